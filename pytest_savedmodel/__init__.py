@@ -1,0 +1,85 @@
+"""pytest-savedmodel: turn an exported TensorFlow SavedModel into a contract test suite.
+
+Importing this package is cheap: names are loaded on first use, and TensorFlow
+only when a model is inspected or run (the plugin loads into every pytest run).
+
+Example:
+    >>> from pytest_savedmodel import open_model, assert_parity
+    >>> model = open_model("export/iris")
+    >>> raw = model.runner("raw")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "assert_parity": "compare",
+    "compare_outputs": "compare",
+    "Tolerance": "compare",
+    "Contract": "contract",
+    "check_contract": "contract",
+    "find_model": "locate",
+    "SavedModel": "model",
+    "open_model": "model",
+    "Runner": "runners.base",
+    "FakeRunner": "runners.fake",
+    "FeatureSpec": "spec",
+    "ModelRef": "spec",
+    "ModelSpec": "spec",
+    "ParseSpec": "spec",
+    "SignatureSpec": "spec",
+    "TensorSpec": "spec",
+    **{
+        name: "errors"
+        for name in (
+            "ContractViolation", "EnvironmentProblem", "Finding", "InvalidArgument", "MissingExtra",
+            "ModelCheckFailure", "ModelLoadError", "ModelNotFound", "ParityMismatch", "RunnerError",
+            "SavedModelError", "ServerStartError", "SignatureNotFound", "TagSetNotFound", "UsageError",
+        )
+    },
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"pytest_savedmodel.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pytest_savedmodel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from pytest_savedmodel.compare import Tolerance, assert_parity, compare_outputs
+    from pytest_savedmodel.contract import Contract, check_contract
+    from pytest_savedmodel.errors import (
+        ContractViolation,
+        EnvironmentProblem,
+        Finding,
+        InvalidArgument,
+        MissingExtra,
+        ModelCheckFailure,
+        ModelLoadError,
+        ModelNotFound,
+        ParityMismatch,
+        RunnerError,
+        SavedModelError,
+        ServerStartError,
+        SignatureNotFound,
+        TagSetNotFound,
+        UsageError,
+    )
+    from pytest_savedmodel.locate import find_model
+    from pytest_savedmodel.model import SavedModel, open_model
+    from pytest_savedmodel.runners.base import Runner
+    from pytest_savedmodel.runners.fake import FakeRunner
+    from pytest_savedmodel.spec import FeatureSpec, ModelRef, ModelSpec, ParseSpec, SignatureSpec, TensorSpec

@@ -1,0 +1,307 @@
+"""The zero-code suite: which checks to run for the models a user named. No pytest here.
+
+:class:`AutoSuite` turns :class:`~pytest_savedmodel.config.Settings` into a
+list of :class:`PlannedCheck` (an id path and a callable). The pytest layer
+wraps each in an item; a notebook or script can run them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pytest_savedmodel import checks as C
+from pytest_savedmodel.compare import Tolerance
+from pytest_savedmodel.config import ModelArg, Settings
+from pytest_savedmodel.errors import SavedModelError, UsageError
+from pytest_savedmodel.locate import find_model
+from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, SignatureSpec
+
+__all__ = ["AutoSuite", "Export", "PlannedCheck"]
+
+
+@dataclass
+class Export:
+    """One exported artifact of a model: the anchor SavedModel or its parsing twin."""
+
+    model: str
+    role: str  # "savedmodel" | "parsing"
+    arg: ModelArg
+    ref: ModelRef | None = None
+    spec: ModelSpec | None = None
+    error: SavedModelError | None = None
+
+    @property
+    def collector(self) -> str:
+        return f"savedmodel:{self.model}" if self.role == "savedmodel" else f"savedmodel:{self.model}:{self.role}"
+
+    @property
+    def label(self) -> str:
+        return self.ref.label() if self.ref else self.model
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    """One generated test: where it sits (collector, path) and what it runs."""
+
+    collector: str
+    path: tuple[str, ...]
+    check: str
+    run: Callable[[], None] = field(compare=False)
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def nodeid(self) -> str:
+        return "::".join((self.collector, *self.path))
+
+
+class AutoSuite:
+    """Plans and runs the automatic checks for the models in ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tolerance = Tolerance(settings.rtol, settings.atol)
+        self._runners: dict[tuple[str, str, str], Runner] = {}
+        self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
+        self.exports = self._locate()
+
+    # ------------------------------------------------------------------ locating
+    def _locate(self) -> list[Export]:
+        s = self.settings
+        exports: list[Export] = []
+        names: set[str] = set()
+        for arg in s.models:
+            exports.append(self._export(arg, "savedmodel", None))
+            if exports[-1].model in names:
+                raise UsageError(f"--savedmodel: two models are named {exports[-1].model!r}; name them with "
+                                 f"NAME=DIR, e.g. --savedmodel=prod={arg.path}")
+            names.add(exports[-1].model)
+        first = exports[0].model if exports else None
+        for arg in s.parsing:
+            owner = arg.name or first
+            if owner is None:
+                owner = None  # a parsing export alone is gated as a model of its own
+            elif arg.name and arg.name not in names:
+                raise UsageError(f"--savedmodel-parsing={arg.name}={arg.path}: no --savedmodel named {arg.name!r}; "
+                                 f"models: {', '.join(sorted(names)) or '(none)'}")
+            exports.append(self._export(arg, "parsing", owner))
+        return exports
+
+    def _export(self, arg: ModelArg, role: str, owner: str | None) -> Export:
+        name = owner if role == "parsing" and owner else arg.name
+        try:
+            ref = find_model(arg.path, name=name, version=self.settings.version, tags=self.settings.tags,
+                             root=arg.root)
+        except SavedModelError as exc:
+            return Export(name or arg.path.rstrip("/").split("/")[-1] or "model", role, arg, error=exc)
+        return Export(ref.name, role if owner else "savedmodel", arg, ref=ref)
+
+    def inspect(self, export: Export) -> ModelSpec:
+        """Inspect once; a failure is kept and re-raised by every check of that export."""
+        if export.error is not None:
+            raise export.error
+        if export.spec is None:
+            from pytest_savedmodel.signatures import inspect_model
+
+            assert export.ref is not None
+            try:
+                export.spec = inspect_model(export.ref)
+            except SavedModelError as exc:
+                export.error = exc
+                raise
+        return export.spec
+
+    # ------------------------------------------------------------------ runners
+    def runner(self, export: Export, sig: SignatureSpec, kind: str = "raw") -> Runner:
+        key = (export.collector, sig.key, kind)
+        if key not in self._runners:
+            assert export.ref is not None
+            if kind == "parsing":
+                from pytest_savedmodel.runners.parsing import ParsingRunner
+
+                self._runners[key] = ParsingRunner(export.ref, sig, name=f"{export.role}")
+            else:
+                from pytest_savedmodel.runners.raw import RawRunner
+
+                name = "raw" if export.role == "savedmodel" else export.role
+                self._runners[key] = RawRunner(export.ref, sig, name=name)
+        return self._runners[key]
+
+    def close(self) -> None:
+        for r in self._runners.values():
+            r.close()
+        self._runners.clear()
+
+    def signature_for_generation(self, export: Export, sig: SignatureSpec) -> SignatureSpec:
+        """``sig`` with unknown-rank inputs made concrete (probed once per signature)."""
+        key = (export.collector, sig.key)
+        if key not in self._shapes:
+            shapes: dict[str, tuple[int | None, ...]] = {}
+            if sig.parse_spec is not None:
+                shapes[sig.parse_spec.input_alias] = (None,)
+            rest = {a: t for a, t in sig.inputs.items() if t.shape is None and a not in shapes}
+            if rest:
+                probe_sig = C.concretize(sig, shapes)
+                shapes.update(C.probe_shapes(self.runner(export, probe_sig)))
+            self._shapes[key] = shapes
+        return C.concretize(sig, self._shapes[key])
+
+    def strategy(self, sig: SignatureSpec, *, min_batch: int = 1, optional: tuple[str, ...] = ()) -> Any:
+        from hypothesis import strategies as st
+
+        from pytest_savedmodel.strategies import feature_dicts
+
+        top = max(self.settings.max_batch, min_batch)
+        return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional)
+
+    # ------------------------------------------------------------------ planning
+    def plan(self) -> list[PlannedCheck]:
+        """Every check for every export, in a stable order."""
+        planned: list[PlannedCheck] = []
+        for export in self.exports:
+            planned.extend(self._plan_export(export))
+        return planned
+
+    def _want(self, check: str) -> bool:
+        return check in self.settings.checks
+
+    def _signatures(self, spec: ModelSpec) -> list[SignatureSpec]:
+        sigs = spec.callable_signatures
+        if self.settings.signatures:
+            for key in self.settings.signatures:
+                spec.signature(key)  # raises SignatureNotFound listing what exists
+            return [sigs[k] for k in self.settings.signatures if k in sigs]
+        return [sigs[k] for k in sorted(sigs)]
+
+    def _plan_export(self, export: Export) -> Iterator[PlannedCheck]:
+        col = export.collector
+        yield PlannedCheck(col, ("load",), "load", lambda: self._load(export))
+        try:
+            spec = self.inspect(export)
+            sigs = self._signatures(spec)
+        except SavedModelError:
+            return  # the load item reports it
+        for sig in sigs:
+            yield from self._plan_signature(export, sig)
+        if export.role == "parsing":
+            yield from self._plan_pairs(export, spec)
+
+    def _load(self, export: Export) -> None:
+        spec = self.inspect(export)
+        from pytest_savedmodel.runners._session import load_session
+
+        assert export.ref is not None
+        load_session(export.ref)
+        if not spec.callable_signatures:
+            raise UsageError(f"{export.label} has no callable signature (only {sorted(spec.signatures)})")
+
+    def _plan_signature(self, export: Export, sig: SignatureSpec) -> Iterator[PlannedCheck]:
+        col, key, model = export.collector, sig.key, export.label
+        info = {"model": export.model, "version": export.ref.version if export.ref else None, "signature": key}
+        if self._want("signature"):
+            yield PlannedCheck(col, (key, "signature"), "signature",
+                               lambda: C.check_signature_graph(model, sig), info)
+        for check in ("outputs", "finite", "determinism"):
+            if self._want(check):
+                yield PlannedCheck(col, (key, check), check, self._dynamic(export, sig, check), info)
+        if self._want("batch") and C.supports_batching(sig):
+            yield PlannedCheck(col, (key, "batch"), "batch", self._dynamic(export, sig, "batch"), info)
+
+    def _dynamic(self, export: Export, sig: SignatureSpec, check: str) -> Callable[[], None]:
+        def run() -> None:
+            gen_sig = self.signature_for_generation(export, sig)
+            runner = self.runner(export, sig, kind="raw")
+            model = export.label
+
+            def body(features: Features) -> None:
+                if check == "outputs":
+                    C.check_outputs_match(model, sig, runner.predict(features), features)
+                elif check == "finite":
+                    C.check_finite(model, sig, runner.predict(features), features)
+                elif check == "determinism":
+                    C.check_determinism(model, runner, features, self.tolerance)
+                else:
+                    C.check_batch_invariance(model, runner, features, self.tolerance)
+
+            if not sig.inputs:
+                body({})
+                return
+            min_batch = 2 if check == "batch" else 1
+            C.run_property(body, self.strategy(gen_sig, min_batch=min_batch),
+                           digest=f"{export.collector}::{sig.key}::{check}", max_examples=self.settings.examples)
+
+        return run
+
+    # ------------------------------------------------------------------ pairs
+    def anchor_of(self, export: Export) -> Export | None:
+        for e in self.exports:
+            if e.role == "savedmodel" and e.model == export.model:
+                return e
+        return None
+
+    def _plan_pairs(self, export: Export, spec: ModelSpec) -> Iterator[PlannedCheck]:
+        anchor = self.anchor_of(export)
+        if anchor is None:
+            return
+        try:
+            anchor_spec = self.inspect(anchor)
+        except SavedModelError:
+            return
+        for sig in self._signatures(spec):
+            if sig.parse_spec is None:
+                continue
+            raw_sig = anchor_spec.signatures.get(sig.key) or anchor_spec.signatures.get("serving_default")
+            if raw_sig is None or not set(raw_sig.outputs) & set(sig.outputs) or raw_sig.parse_spec is not None:
+                continue
+            pair = f"raw~{export.role}"
+            info = {"model": export.model, "signature": sig.key, "pair": pair}
+            if self._want("parse_spec"):
+                yield PlannedCheck(export.collector, (sig.key, f"parse_spec[{pair}]"), "parse_spec",
+                                   self._pair_spec(raw_sig, sig, export.role), info)
+            if self._want("parity"):
+                yield PlannedCheck(export.collector, (sig.key, f"parity[{pair}]"), "parity",
+                                   self._pair_parity(anchor, export, raw_sig, sig), info)
+
+    def _pair_spec(self, raw_sig: SignatureSpec, sig: SignatureSpec, role: str) -> Callable[[], None]:
+        def run() -> None:
+            C.check_pair_spec(raw_sig, sig, names=("raw", role), training_defaults=self.settings.training_defaults)
+
+        return run
+
+    def _pair_parity(self, anchor: Export, export: Export, raw_sig: SignatureSpec,
+                     sig: SignatureSpec) -> Callable[[], None]:
+        def run() -> None:
+            assert sig.parse_spec is not None
+            raw = self.runner(anchor, raw_sig, "raw")
+            parsing = self.runner(export, sig, "parsing")
+            defaults = self.settings.training_defaults
+            keys = set(sig.parse_spec.keys)
+            missing = sorted(set(raw_sig.inputs) - keys)
+            if missing:
+                raise UsageError(f"cannot compare: raw inputs {missing} have no feature in the parse spec of "
+                                 f"{export.label} signature {sig.key!r} (see the parse_spec check)")
+            optional = tuple(
+                f.key for f in sig.parse_spec.features
+                if f.key in raw_sig.inputs and f.default is not None and f.key in defaults
+            )
+            gen_sig = self.signature_for_generation(anchor, raw_sig)
+
+            def body(features: Features) -> None:
+                filled = dict(features)
+                n = len(next(iter(features.values()))) if features else 1
+                for k in optional:
+                    if k not in filled:
+                        spec = raw_sig.inputs[k]
+                        value = np.asarray(defaults[k], dtype=spec.dtype.numpy or "float32").reshape(-1)
+                        filled[k] = np.broadcast_to(value[:1] if spec.rank == 1 else value,
+                                                    (n,) if spec.rank == 1 else (n, *value.shape)).copy()
+                C.check_parity(raw, parsing, features, tolerance=self.tolerance, left_features=filled)
+
+            C.run_property(body, self.strategy(gen_sig, optional=optional),
+                           digest=f"{export.collector}::{sig.key}::parity", max_examples=self.settings.examples)
+
+        return run

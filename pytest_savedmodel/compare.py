@@ -1,0 +1,238 @@
+"""Dtype-aware comparison of runner outputs. Pure numpy; no TensorFlow.
+
+Integers, bools and strings must be equal; floats (and complex) must satisfy
+``|a - b| <= atol + rtol * |b|`` elementwise, NaN equal to NaN in the same
+place. A mismatch names both runners, the output, the max abs/rel error, the
+worst element, its row and that row's inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pytest_savedmodel.errors import ParityMismatch
+from pytest_savedmodel.spec import Features, Outputs
+
+__all__ = ["OutputDiff", "ParityResult", "Tolerance", "assert_parity", "compare_outputs", "row_of"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Float tolerance: ``|a - b| <= atol + rtol * |b|``."""
+
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+    def __str__(self) -> str:
+        return f"rtol={self.rtol:g}, atol={self.atol:g}"
+
+
+@dataclass(frozen=True)
+class OutputDiff:
+    """How one output differs between two runners."""
+
+    output: str
+    ok: bool
+    reason: str = ""  # "" | "shape" | "dtype" | "values" | "missing"
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    worst_index: tuple[int, ...] = ()
+    left_value: object = None
+    right_value: object = None
+    mismatched: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """Comparison of two runners' outputs on one feature dict."""
+
+    left: str
+    right: str
+    diffs: tuple[OutputDiff, ...]
+    tolerance: Tolerance = field(default_factory=Tolerance)
+
+    @property
+    def ok(self) -> bool:
+        return all(d.ok for d in self.diffs)
+
+    @property
+    def worst(self) -> OutputDiff | None:
+        bad = [d for d in self.diffs if not d.ok] or list(self.diffs)
+        return max(bad, key=lambda d: (not d.ok, d.max_abs), default=None)
+
+
+def _kind(a: np.ndarray) -> str:
+    if a.dtype.kind in "fc":
+        return "float"
+    if a.dtype.kind in "OSU":
+        return "string"
+    return "exact"
+
+
+def _as_bytes(a: np.ndarray) -> np.ndarray:
+    flat = [v.encode() if isinstance(v, str) else v for v in a.reshape(-1)]
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(a.shape)
+
+
+def _compare_one(name: str, a: np.ndarray, b: np.ndarray, tol: Tolerance) -> OutputDiff:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return OutputDiff(name, False, "shape", left_value=a.shape, right_value=b.shape, total=max(a.size, b.size))
+    if _kind(a) != _kind(b):
+        return OutputDiff(name, False, "dtype", left_value=str(a.dtype), right_value=str(b.dtype), total=a.size)
+    if a.size == 0:
+        return OutputDiff(name, True, total=0)
+    kind = _kind(a)
+    if kind == "float":
+        af, bf = a.astype(np.complex128 if a.dtype.kind == "c" else np.float64), b.astype(
+            np.complex128 if b.dtype.kind == "c" else np.float64
+        )
+        both_nan = np.isnan(af) & np.isnan(bf)
+        same_inf = np.isinf(af) & np.isinf(bf) & (af == bf)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.abs(af - bf)
+            diff = np.where(both_nan | same_inf, 0.0, diff)
+            diff = np.where(np.isnan(diff), np.inf, diff)
+            bad = diff > tol.atol + tol.rtol * np.abs(np.where(np.isfinite(bf), bf, 0))
+            rel = diff / np.maximum(np.abs(np.where(np.isfinite(bf), bf, 0)), np.finfo(np.float64).tiny)
+        idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+        return OutputDiff(
+            name,
+            not bool(bad.any()),
+            "values" if bad.any() else "",
+            max_abs=float(np.max(diff)),
+            max_rel=float(np.max(np.where(diff == 0, 0.0, rel))),
+            worst_index=tuple(int(i) for i in idx),
+            left_value=a[idx].item() if idx else a.item(),
+            right_value=b[idx].item() if idx else b.item(),
+            mismatched=int(bad.sum()),
+            total=int(a.size),
+        )
+    if kind == "string":
+        a, b = _as_bytes(a), _as_bytes(b)
+    neq = a != b
+    if not np.any(neq):
+        return OutputDiff(name, True, total=int(a.size))
+    first = np.unravel_index(int(np.argmax(neq.reshape(-1))), a.shape) if a.ndim else ()
+    la, lb = (a[first], b[first]) if first else (a.item(), b.item())
+    abs_err = 0.0
+    if kind == "exact" and a.dtype.kind in "iub":
+        with np.errstate(over="ignore"):
+            abs_err = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+    return OutputDiff(
+        name, False, "values", max_abs=abs_err, max_rel=float("inf") if kind == "string" else 0.0,
+        worst_index=tuple(int(i) for i in first), left_value=la, right_value=lb,
+        mismatched=int(np.sum(neq)), total=int(a.size),
+    )
+
+
+def compare_outputs(
+    left: Outputs,
+    right: Outputs,
+    *,
+    names: tuple[str, str] = ("left", "right"),
+    tolerance: Tolerance | Mapping[str, Tolerance] | None = None,
+    outputs: list[str] | None = None,
+) -> ParityResult:
+    """Compare two output dicts, output by output.
+
+    Args:
+        left, right: outputs of two runners.
+        names: the runners' names for messages.
+        tolerance: one :class:`Tolerance`, or one per output name (missing names use the default).
+        outputs: compare only these; default: the outputs both sides have (an output only one
+            side has is reported as missing when ``outputs`` names it).
+    """
+    default = tolerance if isinstance(tolerance, Tolerance) else Tolerance()
+    per = tolerance if isinstance(tolerance, Mapping) else {}
+    keys = outputs if outputs is not None else sorted(set(left) & set(right))
+    diffs = []
+    for k in keys:
+        if k not in left or k not in right:
+            where = names[0] if k not in left else names[1]
+            diffs.append(OutputDiff(k, False, "missing", left_value=where))
+            continue
+        diffs.append(_compare_one(k, left[k], right[k], per.get(k, default)))
+    return ParityResult(names[0], names[1], tuple(diffs), default)
+
+
+def row_of(features: Features, row: int) -> dict[str, object]:
+    """The inputs of one batch row, as plain Python values (for messages)."""
+    out: dict[str, object] = {}
+    for k, v in sorted(features.items()):
+        arr = np.asarray(v, dtype=object) if not isinstance(v, np.ndarray) else v
+        if arr.ndim and row < arr.shape[0]:
+            item = arr[row]
+            out[k] = item.tolist() if isinstance(item, np.ndarray) else (item.item() if hasattr(item, "item") else item)
+        else:
+            out[k] = arr.tolist()
+    return out
+
+
+def format_mismatch(result: ParityResult, features: Features | None = None, *, context: str = "") -> str:
+    """The assertion text for a failed :class:`ParityResult`."""
+    lines = [f"{result.left} and {result.right} disagree{f' ({context})' if context else ''}:"]
+    for d in result.diffs:
+        if d.ok:
+            continue
+        if d.reason == "missing":
+            lines.append(f"  output {d.output!r}: missing from {d.left_value}")
+        elif d.reason in ("shape", "dtype"):
+            lines.append(f"  output {d.output!r}: {d.reason} {d.left_value} ({result.left}) vs {d.right_value} "
+                         f"({result.right})")
+        else:
+            lines.append(
+                f"  output {d.output!r}: {d.mismatched} of {d.total} elements differ; "
+                f"max abs error {d.max_abs:.6g}, max rel error {d.max_rel:.6g} ({result.tolerance}); "
+                f"worst at index {list(d.worst_index)}: {result.left}={d.left_value!r} "
+                f"{result.right}={d.right_value!r}"
+            )
+            if features and d.worst_index:
+                lines.append(f"    inputs of row {d.worst_index[0]}: {row_of(features, d.worst_index[0])}")
+    return "\n".join(lines)
+
+
+def assert_parity(
+    left: Outputs,
+    right: Outputs,
+    *,
+    names: tuple[str, str] = ("left", "right"),
+    features: Features | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    tolerances: Mapping[str, Tolerance] | None = None,
+    outputs: list[str] | None = None,
+    context: str = "",
+) -> ParityResult:
+    """Assert two runners' outputs agree; raise :class:`ParityMismatch` naming what differs.
+
+    Example:
+        >>> features = {"x": np.array([1.0, 2.0], np.float32)}
+        >>> assert_parity(raw.predict(features), grpc.predict(features),
+        ...               names=("raw", "grpc"), features=features, rtol=1e-6)
+    """
+    __tracebackhide__ = True
+    tol: Tolerance | Mapping[str, Tolerance] = Tolerance(rtol, atol)
+    if tolerances:
+        tol = {**{k: Tolerance(rtol, atol) for k in set(left) | set(right)}, **tolerances}
+    result = compare_outputs(left, right, names=names, tolerance=tol, outputs=outputs)
+    if isinstance(tol, Mapping):
+        result = ParityResult(result.left, result.right, result.diffs, Tolerance(rtol, atol))
+    if not result.ok:
+        worst = result.worst
+        raise ParityMismatch(
+            format_mismatch(result, features, context=context),
+            runners=names,
+            output=worst.output if worst else None,
+            max_abs=worst.max_abs if worst else None,
+            max_rel=worst.max_rel if worst else None,
+            result=result,
+            features=features,
+        )
+    return result

@@ -1,0 +1,190 @@
+"""Options, ini keys and the frozen :class:`Settings` they resolve to. No pytest import.
+
+Every command-line option starts ``--savedmodel`` and has an ini key of the
+same name with dashes as underscores (``--savedmodel-rtol`` / ``savedmodel_rtol``).
+The command line wins over the ini file. Relative paths from the command line
+are resolved against the invocation directory, from the ini file against the
+directory of the ini file (pytest's rootdir).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_savedmodel.errors import UsageError
+from pytest_savedmodel.locate import parse_model_arg
+
+__all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "Settings"]
+
+#: Names of the automatic checks, in the order items are collected.
+CHECKS = ("load", "signature", "outputs", "finite", "batch", "determinism", "parse_spec", "parity")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--savedmodel-*`` option and its ini key."""
+
+    flag: str
+    help: str
+    default: Any = None
+    metavar: str = "VALUE"
+    multiple: bool = False
+    kind: str = "str"  # str | int | float
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+
+OPTIONS = [
+    Option("--savedmodel", "SavedModel to gate: a SavedModel dir, or a base dir with numeric version subdirs "
+           "(TF Serving / Estimator layout). NAME=DIR names it. Repeatable.", metavar="[NAME=]DIR", multiple=True),
+    Option("--savedmodel-parsing", "the tf.Example-parsing export of model NAME (default: the first --savedmodel); "
+           "gated too, and compared with it. Repeatable.", metavar="[NAME=]DIR", multiple=True),
+    Option("--savedmodel-version", "version directory to use under a base dir (default: the highest).",
+           metavar="N", kind="int"),
+    Option("--savedmodel-tags", "MetaGraph tag-set to load, comma-separated (default: serve).", "serve",
+           metavar="TAG[,TAG]"),
+    Option("--savedmodel-signature", "only check these signatures (default: every callable one). Repeatable.",
+           metavar="KEY", multiple=True),
+    Option("--savedmodel-checks", f"comma-separated checks to collect (default: all of {','.join(CHECKS)}).",
+           ",".join(CHECKS), metavar="LIST"),
+    Option("--savedmodel-examples", "generated examples per check (default: the Hypothesis profile's "
+           "max_examples).", metavar="N", kind="int"),
+    Option("--savedmodel-max-batch", "largest generated batch (default: 4).", 4, metavar="N", kind="int"),
+    Option("--savedmodel-rtol", "relative tolerance for float outputs (default: 1e-5).", 1e-5, metavar="X",
+           kind="float"),
+    Option("--savedmodel-atol", "absolute tolerance for float outputs (default: 1e-6).", 1e-6, metavar="X",
+           kind="float"),
+    Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
+           "number, a JSON list or a string). Repeatable.", metavar="KEY=VALUE", multiple=True),
+    Option("--savedmodel-server", "TF Serving for the served paths: auto, emulator, binary[:PATH], docker[:IMAGE], "
+           "url:GRPC_TARGET,REST_URL or none (default: auto).", "auto", metavar="MODE"),
+    Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
+           "(default: 60).", 60.0, metavar="S", kind="float"),
+]
+
+
+@dataclass(frozen=True)
+class ModelArg:
+    """A ``[NAME=]DIR`` argument with the directory relative paths are resolved against."""
+
+    name: str | None
+    path: str
+    root: Path
+
+
+def _value(config: Any, opt: Option) -> tuple[Any, bool]:
+    """The option's value and whether it came from the command line."""
+    cli = config.getoption(opt.dest, default=None)
+    if cli not in (None, [], ()):
+        return cli, True
+    try:
+        ini = config.getini(opt.ini)
+    except ValueError:
+        ini = None
+    if ini not in (None, [], "", ()):
+        return ini, False
+    return opt.default, False
+
+
+def _convert(opt: Option, value: Any) -> Any:
+    if value is None or opt.kind == "str":
+        return value
+    try:
+        return int(value) if opt.kind == "int" else float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{opt.flag}={value!r}: expected {'an integer' if opt.kind == 'int' else 'a number'} "
+                         f"(ini key {opt.ini})") from None
+
+
+def _training_default(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--savedmodel-training-default={text!r}: expected KEY=VALUE, e.g. PetalWidth=0.0")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the plugin was told, resolved once per session."""
+
+    models: tuple[ModelArg, ...] = ()
+    parsing: tuple[ModelArg, ...] = ()
+    version: int | None = None
+    tags: frozenset[str] = frozenset({"serve"})
+    signatures: tuple[str, ...] = ()
+    checks: frozenset[str] = frozenset(CHECKS)
+    examples: int | None = None
+    max_batch: int = 4
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    training_defaults: dict[str, Any] = field(default_factory=dict)
+    server: str = "auto"
+    server_timeout: float = 60.0
+
+    @property
+    def active(self) -> bool:
+        """True when the user asked for the auto suite (some --savedmodel given)."""
+        return bool(self.models or self.parsing)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Settings:
+        """Resolve options and ini keys of a ``pytest.Config`` (duck-typed)."""
+        values: dict[str, Any] = {}
+        roots: dict[str, Path] = {}
+        for opt in OPTIONS:
+            value, from_cli = _value(config, opt)
+            roots[opt.dest] = Path(config.invocation_params.dir) if from_cli else Path(config.rootpath)
+            if opt.multiple:
+                items = value or []
+                if isinstance(items, str):
+                    items = [items]
+                values[opt.dest] = [str(i).strip() for i in items if str(i).strip()]
+            else:
+                values[opt.dest] = _convert(opt, value)
+
+        def model_args(dest: str) -> tuple[ModelArg, ...]:
+            out = []
+            for text in values[dest]:
+                name, path = parse_model_arg(text)
+                out.append(ModelArg(name, path, roots[dest]))
+            return tuple(out)
+
+        checks = frozenset(c.strip() for c in str(values["savedmodel_checks"]).split(",") if c.strip())
+        unknown = sorted(checks - set(CHECKS))
+        if unknown:
+            raise UsageError(f"--savedmodel-checks: unknown check(s) {unknown}; known checks: {', '.join(CHECKS)}")
+        tags = frozenset(t.strip() for t in str(values["savedmodel_tags"]).split(",") if t.strip())
+        for dest, low in (("savedmodel_max_batch", 1), ("savedmodel_examples", 1)):
+            if values[dest] is not None and values[dest] < low:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: must be at least {low}")
+        for dest in ("savedmodel_rtol", "savedmodel_atol"):
+            if values[dest] < 0:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: a tolerance cannot be negative")
+        return cls(
+            models=model_args("savedmodel"),
+            parsing=model_args("savedmodel_parsing"),
+            version=values["savedmodel_version"],
+            tags=tags or frozenset({"serve"}),
+            signatures=tuple(values["savedmodel_signature"]),
+            checks=checks,
+            examples=values["savedmodel_examples"],
+            max_batch=values["savedmodel_max_batch"],
+            rtol=values["savedmodel_rtol"],
+            atol=values["savedmodel_atol"],
+            training_defaults=dict(_training_default(t) for t in values["savedmodel_training_default"]),
+            server=str(values["savedmodel_server"]),
+            server_timeout=values["savedmodel_server_timeout"],
+        )

@@ -1,0 +1,71 @@
+"""pytest nodes for the zero-code suite: one collector per export and signature, one item per check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_savedmodel.auto import AutoSuite, PlannedCheck
+from pytest_savedmodel.errors import Finding, SavedModelError
+
+__all__ = ["SavedModelCollector", "SavedModelItem", "build_items"]
+
+
+class SavedModelCollector(pytest.Collector):
+    """Groups generated items (``savedmodel:iris``, then one per signature)."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []  # children are created directly by build_items
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+class SavedModelItem(pytest.Item):
+    """One automatic check of a model, e.g. ``savedmodel:iris::serving_default::finite``."""
+
+    def __init__(self, *, planned: PlannedCheck, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.planned = planned
+        self.add_marker(pytest.mark.savedmodel_check)
+        for key, value in planned.info.items():
+            if value is not None:
+                self.user_properties.append((f"savedmodel.{key}", str(value)))
+        self.user_properties.append(("savedmodel.check", planned.check))
+
+    def runtest(self) -> None:
+        self.planned.run()
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        exc = excinfo.value
+        if isinstance(exc, SavedModelError):
+            kind = "finding" if isinstance(exc, Finding) else type(exc).__name__
+            notes = [n for n in getattr(exc, "__notes__", []) if n.strip()]
+            text = f"[{kind}] {exc}"
+            if notes:
+                text += "\n\n" + "\n".join(notes)
+            return text
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.nodeid
+
+
+def build_items(session: pytest.Session, suite: AutoSuite) -> list[pytest.Item]:
+    """Create collectors and items for every planned check."""
+    collectors: dict[tuple[str, ...], pytest.Collector] = {}
+
+    def collector(parts: tuple[str, ...]) -> pytest.Collector:
+        if parts not in collectors:
+            if len(parts) == 1:  # a child of the session: its id is its name, without a leading "::"
+                collectors[parts] = SavedModelCollector.from_parent(session, name=parts[0], nodeid=parts[0])
+            else:
+                collectors[parts] = SavedModelCollector.from_parent(collector(parts[:-1]), name=parts[-1])
+        return collectors[parts]
+
+    items: list[pytest.Item] = []
+    for planned in suite.plan():
+        parent = collector((planned.collector, *planned.path[:-1]))
+        items.append(SavedModelItem.from_parent(parent, name=planned.path[-1], planned=planned))
+    return items

@@ -1,0 +1,92 @@
+"""Load a SavedModel once per process into its own TF1 Graph and Session.
+
+TF Serving loads every SavedModel (TF1 or TF2) with the session-based loader;
+we do the same, so models that ``tf.saved_model.load`` refuses (reference
+variables, inconsistent recorded shapes) still run, and so the raw runner sees
+the graph TF Serving would.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_savedmodel._lazy import import_tf
+from pytest_savedmodel.errors import ModelLoadError
+from pytest_savedmodel.spec import ModelRef
+
+__all__ = ["LoadedModel", "close_all", "load_session"]
+
+_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, frozenset[str]], LoadedModel] = {}
+
+
+@dataclass
+class LoadedModel:
+    """A Graph + Session holding one SavedModel, shared by every runner of that model."""
+
+    ref: ModelRef
+    graph: Any
+    session: Any
+    meta_graph: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    callables: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = field(default_factory=dict)
+
+    def run(self, feeds: dict[str, Any], fetches: list[str]) -> list[Any]:
+        """Run the session: tensor names -> values; one compiled callable per feed/fetch set."""
+        key = (tuple(sorted(feeds)), tuple(fetches))
+        with self.lock:
+            fn = self.callables.get(key)
+            if fn is None:
+                with self.graph.as_default():
+                    fn = self.session.make_callable(fetches, feed_list=list(key[0]))
+                self.callables[key] = fn
+            return list(fn(*(feeds[k] for k in key[0])))
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def load_session(ref: ModelRef) -> LoadedModel:
+    """Load ``ref`` (cached per path and tag-set for the whole process).
+
+    Raises:
+        ModelLoadError: naming the directory and TF's own one-line reason.
+    """
+    key = (str(ref.path), ref.tags)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        tf = import_tf()
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph)
+        try:
+            with graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(session, sorted(ref.tags), str(ref.path))
+        except (tf.errors.OpError, RuntimeError, ValueError, OSError, KeyError) as exc:
+            session.close()
+            message = getattr(exc, "message", None) or str(exc)
+            hint = ""
+            if not (ref.path / "variables").exists():
+                hint = " The directory has no variables/ subdirectory: copy it along with saved_model.pb."
+            raise ModelLoadError(
+                f"TensorFlow could not load the SavedModel {ref.path} (tags {','.join(sorted(ref.tags))}): "
+                f"{type(exc).__name__}: {_first_line(message)}.{hint}",
+                path=ref.path,
+            ) from None
+        loaded = LoadedModel(ref=ref, graph=graph, session=session, meta_graph=meta_graph)
+        _CACHE[key] = loaded
+        return loaded
+
+
+def close_all() -> None:
+    """Close every cached session (end of the test session)."""
+    with _LOCK:
+        for loaded in _CACHE.values():
+            loaded.close()
+        _CACHE.clear()
