@@ -43,7 +43,40 @@ _EXPORTS = {
     },
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "Contract",
+    "ContractViolation",
+    "EnvironmentProblem",
+    "FakeRunner",
+    "FeatureSpec",
+    "Finding",
+    "InvalidArgument",
+    "MissingExtra",
+    "ModelCheckFailure",
+    "ModelLoadError",
+    "ModelNotFound",
+    "ModelRef",
+    "ModelSpec",
+    "ParityMismatch",
+    "ParseSpec",
+    "Runner",
+    "RunnerError",
+    "SavedModel",
+    "SavedModelError",
+    "ServerStartError",
+    "SignatureNotFound",
+    "SignatureSpec",
+    "TagSetNotFound",
+    "TensorSpec",
+    "Tolerance",
+    "UsageError",
+    "__version__",
+    "assert_parity",
+    "check_contract",
+    "compare_outputs",
+    "find_model",
+    "open_model",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,7 @@ Hypothesis (so settings, profiles, seeds and shrinking apply) and raise a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,6 @@ from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec, TensorSpec, format_shape
 
 __all__ = [
-    "CheckConfig",
     "check_batch_invariance",
     "check_determinism",
     "check_finite",
@@ -30,17 +29,6 @@ __all__ = [
     "concretize",
     "run_property",
 ]
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """Knobs shared by the dynamic checks."""
-
-    max_examples: int | None = None  # None: the Hypothesis profile's value
-    max_batch: int = 4
-    tolerance: Tolerance = Tolerance()
-    ranges: Mapping[str, tuple[float | None, float | None]] | None = None
-    training_defaults: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- static checks
@@ -90,7 +78,7 @@ def check_pair_spec(
             continue
         feat = ps.feature(alias)
         want = spec.dtype
-        if want.is_float and not feat.dtype.is_float or want.is_integer and not feat.dtype.is_integer or (
+        if (want.is_float and not feat.dtype.is_float) or (want.is_integer and not feat.dtype.is_integer) or (
             want.is_string != feat.dtype.is_string
         ):
             problems.append(f"  feature {alias!r}: parsed as {feat.dtype.name} but the {names[0]} input is "

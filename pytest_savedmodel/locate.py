@@ -120,13 +120,13 @@ def find_model(
                 )
         if version is None or version not in versions:
             own_version = _as_version(base.name)
-            siblings = tuple(sorted(versions_under(base.parent))) if own_version is not None else ()
+            around = tuple(sorted(versions_under(base.parent))) if own_version is not None else ()
             return ModelRef(
                 name=name or _default_name(base, base),
                 path=base,
                 base=base,
                 version=own_version,
-                versions=siblings,
+                versions=around,
                 tags=frozenset(tags),
             )
     with_model = {v: p for v, p in versions.items() if has_saved_model(p)}

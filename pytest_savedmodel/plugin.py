@@ -41,8 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         kwargs["action"] = "append" if opt.multiple else "store"
         kwargs["default"] = None
         group.addoption(opt.flag, **kwargs)
-        parser.addini(opt.ini, f"{opt.help} [{opt.flag}]", type="linelist" if opt.multiple else "string",
-                      default=[] if opt.multiple else "")
+        if opt.multiple:
+            parser.addini(opt.ini, f"{opt.help} [{opt.flag}]", type="linelist", default=[])
+        else:
+            parser.addini(opt.ini, f"{opt.help} [{opt.flag}]", type="string", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:

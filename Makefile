@@ -1,0 +1,34 @@
+# The two commands of the README. Each creates .venv (Python 3.11+) and installs what it needs.
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+EXPORT := examples/iris/export
+
+.PHONY: iris test lint bench clean
+
+$(STAMP): pyproject.toml requirements/dev.txt
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -r requirements/dev.txt
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+## Gate the bundled Iris example: export it (raw, parsing, checkpoint, frozen), then run the plugin on it.
+iris: $(STAMP)
+	$(VENV)/bin/python examples/iris/iris_model.py --out $(EXPORT)
+	$(VENV)/bin/python -m pytest examples/iris -p no:cacheprovider \
+		--savedmodel=iris=$(EXPORT)/raw --savedmodel-parsing=iris=$(EXPORT)/parsing
+
+## Run the test suite (what CI runs).
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pytest_savedmodel tests examples benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/run.py
+
+clean:
+	rm -rf $(EXPORT) .pytest_cache .hypothesis

@@ -1,0 +1,74 @@
+"""The plugin from the outside (pytester): loading cost, options, ids, markers and error words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_plugin_loaded_does_not_import_tensorflow(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_plain(pytestconfig):
+            assert pytestconfig.pluginmanager.hasplugin("savedmodel")
+            heavy = [m for m in ("tensorflow", "grpc", "numpy", "hypothesis.extra.numpy") if m in sys.modules]
+            assert heavy == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_help_lists_options_and_ini_keys(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*pytest-savedmodel*", "*--savedmodel=*NAME=*DIR*", "*--savedmodel-rtol=X*",
+                                 "*savedmodel_server (string)*"])
+
+
+def test_markers_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["*savedmodel_signature(signature='serving_default'*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--savedmodel-checks=finite,speed"], "unknown check(s) ['speed']; known checks: load,"),
+        (["--savedmodel-rtol=abc"], "--savedmodel-rtol='abc': expected a number"),
+        (["--savedmodel-rtol=-1"], "a tolerance cannot be negative"),
+        (["--savedmodel-max-batch=0"], "--savedmodel-max-batch=0: must be at least 1"),
+        (["--savedmodel=a b=x"], "may hold letters, digits"),
+        (["--savedmodel-training-default=nokey"], "expected KEY=VALUE"),
+        (["--savedmodel=x=/a", "--savedmodel=x=/b"], "two models are named 'x'"),
+        (["--savedmodel=/a", "--savedmodel-parsing=nope=/b"], "no --savedmodel named 'nope'"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], words: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert words in result.stderr.str()
+
+
+def test_missing_model_dir_fails_the_load_item_with_words(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--savedmodel=export/nope", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*savedmodel:nope::load*", "*[[]ModelNotFound[]] no such directory: export/nope*"])
+
+
+def test_ini_keys_work_and_paths_are_relative_to_rootdir(pytester: pytest.Pytester, testdata: Path) -> None:
+    pytester.makeini(
+        f"""
+        [pytest]
+        savedmodel = half={testdata / "saved_model_half_plus_two_cpu"}
+        savedmodel_checks = load,signature
+        savedmodel_server = none
+        """
+    )
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["savedmodel:half::load", "savedmodel:half::serving_default::signature"])
+    assert "finite" not in result.stdout.str()

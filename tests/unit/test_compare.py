@@ -1,0 +1,71 @@
+"""compare: dtype-aware parity and the words of a mismatch. Pure numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_savedmodel.compare import Tolerance, assert_parity, compare_outputs
+from pytest_savedmodel.errors import ParityMismatch
+
+
+def test_floats_within_tolerance_pass() -> None:
+    a = {"y": np.array([1.0, 2.0], np.float32)}
+    b = {"y": np.array([1.0 + 1e-7, 2.0], np.float32)}
+    assert compare_outputs(a, b).ok
+
+
+def test_nan_equals_nan_in_same_place_inf_equals_same_inf() -> None:
+    a = {"y": np.array([np.nan, np.inf, 1.0])}
+    assert compare_outputs(a, {"y": a["y"].copy()}).ok
+    assert not compare_outputs(a, {"y": np.array([1.0, np.inf, 1.0])}).ok
+    assert not compare_outputs(a, {"y": np.array([np.nan, -np.inf, 1.0])}).ok
+
+
+def test_integers_are_exact() -> None:
+    big = 2**53 + 1
+    r = compare_outputs({"c": np.array([big], np.int64)}, {"c": np.array([big - 1], np.int64)},
+                        tolerance=Tolerance(1.0, 10.0))
+    assert not r.ok and r.diffs[0].reason == "values"
+
+
+def test_strings_exact_and_str_vs_bytes_equal() -> None:
+    a = {"s": np.array([b"a", b"b"], dtype=object)}
+    assert compare_outputs(a, {"s": np.array(["a", "b"], dtype=object)}).ok
+    assert not compare_outputs(a, {"s": np.array([b"a", b"c"], dtype=object)}).ok
+
+
+def test_shape_and_dtype_kind_mismatch_reported() -> None:
+    r = compare_outputs({"y": np.zeros((2, 1))}, {"y": np.zeros((2,))})
+    assert r.diffs[0].reason == "shape"
+    r = compare_outputs({"y": np.zeros(2)}, {"y": np.zeros(2, np.int64)})
+    assert r.diffs[0].reason == "dtype"
+
+
+def test_per_output_tolerance() -> None:
+    a = {"p": np.array([0.5]), "q": np.array([0.5])}
+    b = {"p": np.array([0.51]), "q": np.array([0.51])}
+    r = compare_outputs(a, b, tolerance={"p": Tolerance(0.1, 0.0)})
+    assert [d.ok for d in r.diffs] == [True, False]
+
+
+def test_assert_parity_message_names_runners_output_errors_row_and_inputs() -> None:
+    features = {"x": np.array([1.0, 2.0, 3.0], np.float32)}
+    a = {"y": np.array([[1.0], [2.0], [3.0]], np.float32), "k": np.array([1, 2, 3])}
+    b = {"y": np.array([[1.0], [2.5], [3.0]], np.float32), "k": np.array([1, 2, 3])}
+    with pytest.raises(ParityMismatch) as info:
+        assert_parity(a, b, names=("raw", "grpc"), features=features, rtol=1e-6, atol=0.0)
+    text = str(info.value)
+    assert "raw and grpc disagree" in text
+    assert "output 'y': 1 of 3 elements differ; max abs error 0.5, max rel error 0.2" in text
+    assert "(rtol=1e-06, atol=0)" in text
+    assert "worst at index [1, 0]: raw=2.0 grpc=2.5" in text
+    assert "inputs of row 1: {'x': 2.0}" in text
+    exc = info.value
+    assert exc.output == "y" and exc.runners == ("raw", "grpc") and exc.max_abs == pytest.approx(0.5)
+    assert isinstance(exc, AssertionError)
+
+
+def test_missing_output_named() -> None:
+    with pytest.raises(ParityMismatch, match="output 'z': missing from right"):
+        assert_parity({"z": np.zeros(1)}, {}, outputs=["z"])
