@@ -51,7 +51,7 @@ class PlannedCheck:
     collector: str
     path: tuple[str, ...]
     check: str
-    run: Callable[[], None] = field(compare=False)
+    run: Callable[[C.Stats], None] = field(compare=False)
     info: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -179,7 +179,7 @@ class AutoSuite:
 
     def _plan_export(self, export: Export) -> Iterator[PlannedCheck]:
         col = export.collector
-        yield PlannedCheck(col, ("load",), "load", lambda: self._load(export))
+        yield PlannedCheck(col, ("load",), "load", self._load(export), {"model": export.model})
         try:
             spec = self.inspect(export)
             sigs = self._signatures(spec)
@@ -190,7 +190,10 @@ class AutoSuite:
         if export.role == "parsing":
             yield from self._plan_pairs(export, spec)
 
-    def _load(self, export: Export) -> None:
+    def _load(self, export: Export) -> Callable[[C.Stats], None]:
+        return lambda stats: self._load_now(export)
+
+    def _load_now(self, export: Export) -> None:
         spec = self.inspect(export)
         from pytest_savedmodel.runners._session import load_session
 
@@ -203,16 +206,18 @@ class AutoSuite:
         col, key, model = export.collector, sig.key, export.label
         info = {"model": export.model, "version": export.ref.version if export.ref else None, "signature": key}
         if self._want("signature"):
-            yield PlannedCheck(col, (key, "signature"), "signature",
-                               lambda: C.check_signature_graph(model, sig), info)
+            def static(stats: C.Stats) -> None:
+                C.check_signature_graph(model, sig)
+
+            yield PlannedCheck(col, (key, "signature"), "signature", static, info)
         for check in ("outputs", "finite", "determinism"):
             if self._want(check):
                 yield PlannedCheck(col, (key, check), check, self._dynamic(export, sig, check), info)
         if self._want("batch") and C.supports_batching(sig):
             yield PlannedCheck(col, (key, "batch"), "batch", self._dynamic(export, sig, "batch"), info)
 
-    def _dynamic(self, export: Export, sig: SignatureSpec, check: str) -> Callable[[], None]:
-        def run() -> None:
+    def _dynamic(self, export: Export, sig: SignatureSpec, check: str) -> Callable[[C.Stats], None]:
+        def run(stats: C.Stats) -> None:
             gen_sig = self.signature_for_generation(export, sig)
             runner = self.runner(export, sig, kind="raw")
             model = export.label
@@ -228,10 +233,11 @@ class AutoSuite:
                     C.check_batch_invariance(model, runner, features, self.tolerance)
 
             if not sig.inputs:
+                stats.examples = 1
                 body({})
                 return
             min_batch = 2 if check == "batch" else 1
-            C.run_property(body, self.strategy(gen_sig, min_batch=min_batch),
+            C.run_property(body, self.strategy(gen_sig, min_batch=min_batch), stats=stats,
                            digest=f"{export.collector}::{sig.key}::{check}", max_examples=self.settings.examples)
 
         return run
@@ -266,15 +272,15 @@ class AutoSuite:
                 yield PlannedCheck(export.collector, (sig.key, f"parity[{pair}]"), "parity",
                                    self._pair_parity(anchor, export, raw_sig, sig), info)
 
-    def _pair_spec(self, raw_sig: SignatureSpec, sig: SignatureSpec, role: str) -> Callable[[], None]:
-        def run() -> None:
+    def _pair_spec(self, raw_sig: SignatureSpec, sig: SignatureSpec, role: str) -> Callable[[C.Stats], None]:
+        def run(stats: C.Stats) -> None:
             C.check_pair_spec(raw_sig, sig, names=("raw", role), training_defaults=self.settings.training_defaults)
 
         return run
 
     def _pair_parity(self, anchor: Export, export: Export, raw_sig: SignatureSpec,
-                     sig: SignatureSpec) -> Callable[[], None]:
-        def run() -> None:
+                     sig: SignatureSpec) -> Callable[[C.Stats], None]:
+        def run(stats: C.Stats) -> None:
             assert sig.parse_spec is not None
             raw = self.runner(anchor, raw_sig, "raw")
             parsing = self.runner(export, sig, "parsing")
@@ -299,9 +305,9 @@ class AutoSuite:
                         value = np.asarray(defaults[k], dtype=spec.dtype.numpy or "float32").reshape(-1)
                         filled[k] = np.broadcast_to(value[:1] if spec.rank == 1 else value,
                                                     (n,) if spec.rank == 1 else (n, *value.shape)).copy()
-                C.check_parity(raw, parsing, features, tolerance=self.tolerance, left_features=filled)
+                C.check_parity(raw, parsing, features, tolerance=self.tolerance, left_features=filled, stats=stats)
 
-            C.run_property(body, self.strategy(gen_sig, optional=optional),
+            C.run_property(body, self.strategy(gen_sig, optional=optional), stats=stats,
                            digest=f"{export.collector}::{sig.key}::parity", max_examples=self.settings.examples)
 
         return run

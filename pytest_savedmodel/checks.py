@@ -8,17 +8,18 @@ Hypothesis (so settings, profiles, seeds and shrinking apply) and raise a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from pytest_savedmodel.compare import Tolerance, assert_parity, compare_outputs, format_mismatch, row_of
-from pytest_savedmodel.errors import ContractViolation, ModelCheckFailure, RunnerError
+from pytest_savedmodel.compare import ParityResult, Tolerance, compare_outputs, format_mismatch, row_of
+from pytest_savedmodel.errors import ContractViolation, ModelCheckFailure, ParityMismatch, RunnerError
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec, TensorSpec, format_shape
 
 __all__ = [
+    "Stats",
     "check_batch_invariance",
     "check_determinism",
     "check_finite",
@@ -29,6 +30,25 @@ __all__ = [
     "concretize",
     "run_property",
 ]
+
+
+@dataclass
+class Stats:
+    """What a check saw: examples tried and the largest disagreement (for the summary and reports)."""
+
+    examples: int = 0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    worst_output: str = ""
+    samples: list[tuple[str, float, float]] | None = None  # (output, abs, rel) per example, for plots
+
+    def observe(self, result: ParityResult) -> None:
+        for d in result.diffs:
+            if self.samples is not None and d.reason in ("", "values"):
+                self.samples.append((d.output, d.max_abs, d.max_rel))
+            if d.max_abs > self.max_abs or not self.worst_output:
+                self.max_abs, self.worst_output = max(self.max_abs, d.max_abs), d.output
+            self.max_rel = max(self.max_rel, d.max_rel)
 
 
 # --------------------------------------------------------------------------- static checks
@@ -123,6 +143,7 @@ def run_property(
     *,
     digest: str,
     max_examples: int | None = None,
+    stats: Stats | None = None,
 ) -> None:
     """Run ``body`` on feature dicts drawn from ``strategy`` under the active Hypothesis profile.
 
@@ -133,6 +154,8 @@ def run_property(
 
     @given(features=strategy)
     def check(features: Features) -> None:
+        if stats is not None:
+            stats.examples += 1
         body(features)
 
     check.hypothesis.inner_test._hypothesis_internal_add_digest = digest.encode()  # type: ignore[attr-defined]
@@ -253,6 +276,7 @@ def check_parity(
     tolerance: Tolerance,
     left_features: Features | None = None,
     outputs: list[str] | None = None,
+    stats: Stats | None = None,
 ) -> None:
     """Both runners agree on every output they share."""
     __tracebackhide__ = True
@@ -264,8 +288,17 @@ def check_parity(
             f"{left.name} and {right.name} share no output to compare ({left.name}: {sorted(a)}; "
             f"{right.name}: {sorted(b)})"
         )
-    assert_parity(a, b, names=(left.name, right.name), features=features, rtol=tolerance.rtol,
-                  atol=tolerance.atol, outputs=common, context=f"signature {right.signature.key!r}")
+    result = compare_outputs(a, b, names=(left.name, right.name), tolerance=tolerance, outputs=common)
+    if stats is not None:
+        stats.observe(result)
+    if not result.ok:
+        worst = result.worst
+        raise ParityMismatch(
+            format_mismatch(result, features, context=f"signature {right.signature.key!r}"),
+            runners=(left.name, right.name), output=worst.output if worst else None,
+            max_abs=worst.max_abs if worst else None, max_rel=worst.max_rel if worst else None,
+            result=result, features=features,
+        )
 
 
 def probe_shapes(runner: Runner) -> dict[str, tuple[int | None, ...]]:

@@ -35,7 +35,18 @@ class SavedModelItem(pytest.Item):
         self.user_properties.append(("savedmodel.check", planned.check))
 
     def runtest(self) -> None:
-        self.planned.run()
+        from pytest_savedmodel.checks import Stats
+
+        self.stats = Stats(samples=[] if self.planned.check == "parity" else None)
+        try:
+            self.planned.run(self.stats)
+        finally:
+            s = self.stats
+            self.user_properties.append(("savedmodel.examples", str(s.examples)))
+            if s.worst_output:
+                self.user_properties += [("savedmodel.max_abs", f"{s.max_abs:.6g}"),
+                                         ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
+                                         ("savedmodel.worst_output", s.worst_output)]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         exc = excinfo.value

@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 SUITE_KEY = pytest.StashKey[Any]()
+ROWS_KEY = pytest.StashKey["_SummaryRows"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[SUITE_KEY] = AutoSuite(settings)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
+        rows = _SummaryRows()
+        config.stash[ROWS_KEY] = rows
+        config.pluginmanager.register(rows, "savedmodel-summary")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -94,6 +98,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in marks:
         contract = contract_from_marker(mark)
         check_contract(model_for(item.config, contract.model).spec, contract)
+
+
+class _SummaryRows:
+    """Collects one row per generated item from test reports (so it also works under pytest-xdist)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, str]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = {k: str(v) for k, v in report.user_properties if str(k).startswith("savedmodel.")}
+        if "savedmodel.check" not in props or (report.when != "call" and report.passed):
+            return
+        from pytest_savedmodel.report import summary_row
+
+        if report.nodeid not in self.rows or not report.passed:
+            self.rows[report.nodeid] = summary_row(report.nodeid, report.outcome, report.when, props)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    collector = config.stash.get(ROWS_KEY, None)
+    if collector is None or not collector.rows:
+        return
+    rows = collector.rows
+    from pytest_savedmodel.report import format_table
+
+    terminalreporter.write_sep("=", "savedmodel summary")
+    for line in format_table(list(rows.values())):
+        terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

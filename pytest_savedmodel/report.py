@@ -9,7 +9,7 @@ from pytest_savedmodel._lazy import tf_version
 if TYPE_CHECKING:
     from pytest_savedmodel.auto import AutoSuite
 
-__all__ = ["header_lines"]
+__all__ = ["format_table", "header_lines", "summary_row"]
 
 
 def header_lines(suite: AutoSuite) -> list[str]:
@@ -24,3 +24,41 @@ def header_lines(suite: AutoSuite) -> list[str]:
         else:
             lines.append(f"  {export.collector}: {export.arg.path} (not found: see the load item)")
     return lines
+
+
+def _verdict(outcome: str, when: str) -> str:
+    if outcome == "passed":
+        return "ok"
+    if outcome == "skipped":
+        return "skipped"
+    return "FAILED" if when == "call" else "ERROR"
+
+
+def summary_row(nodeid: str, outcome: str, when: str, props: dict[str, str]) -> dict[str, str]:
+    """One summary row from a test report's ``savedmodel.*`` user properties (works under xdist)."""
+    check = nodeid.rsplit("::", 1)[-1]
+    examples = props.get("savedmodel.examples", "")
+    worst = ""
+    if "savedmodel.max_abs" in props:
+        worst = f"{props['savedmodel.max_abs']} / {props['savedmodel.max_rel']} ({props['savedmodel.worst_output']})"
+    return {
+        "model": props.get("savedmodel.model", ""),
+        "version": props.get("savedmodel.version", ""),
+        "signature": props.get("savedmodel.signature", ""),
+        "check": check,
+        "examples": examples,
+        "worst abs / rel": worst,
+        "verdict": _verdict(outcome, when),
+    }
+
+
+def format_table(rows: list[dict[str, str]]) -> list[str]:
+    """A fixed-width text table of ``rows`` (all with the same keys)."""
+    if not rows:
+        return []
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    line = "  ".join(c.ljust(widths[c]) for c in cols).rstrip()
+    out = [line, "  ".join("-" * widths[c] for c in cols)]
+    out += ["  ".join(r[c].ljust(widths[c]) for c in cols).rstrip() for r in rows]
+    return out
