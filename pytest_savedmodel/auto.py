@@ -179,7 +179,8 @@ class AutoSuite:
 
     def _plan_export(self, export: Export) -> Iterator[PlannedCheck]:
         col = export.collector
-        yield PlannedCheck(col, ("load",), "load", self._load(export), {"model": export.model})
+        yield PlannedCheck(col, ("load",), "load", self._load(export),
+                           {"model": export.model, "version": export.ref.version if export.ref else None})
         try:
             spec = self.inspect(export)
             sigs = self._signatures(spec)

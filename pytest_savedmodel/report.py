@@ -38,6 +38,8 @@ def summary_row(nodeid: str, outcome: str, when: str, props: dict[str, str]) -> 
     """One summary row from a test report's ``savedmodel.*`` user properties (works under xdist)."""
     check = nodeid.rsplit("::", 1)[-1]
     examples = props.get("savedmodel.examples", "")
+    if examples == "0":
+        examples = "-"  # a static check: nothing was run
     worst = ""
     if "savedmodel.max_abs" in props:
         worst = f"{props['savedmodel.max_abs']} / {props['savedmodel.max_rel']} ({props['savedmodel.worst_output']})"
