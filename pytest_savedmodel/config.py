@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import parse_model_arg
+from pytest_savedmodel.reportfiles import check_report_path
 
 __all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "Settings"]
 
@@ -67,6 +68,8 @@ OPTIONS = [
            "number, a JSON list or a string). Repeatable.", metavar="KEY=VALUE", multiple=True),
     Option("--savedmodel-server", "TF Serving for the served paths: auto, emulator, binary[:PATH], docker[:IMAGE], "
            "url:GRPC_TARGET,REST_URL or none (default: auto).", "auto", metavar="MODE"),
+    Option("--savedmodel-report", "write a report; the suffix picks the format: .json (for CI), .html (with "
+           "deviation plots) or .md. Repeatable.", metavar="FILE", multiple=True),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
            "(default: 60).", 60.0, metavar="S", kind="float"),
 ]
@@ -133,6 +136,7 @@ class Settings:
     training_defaults: dict[str, Any] = field(default_factory=dict)
     server: str = "auto"
     server_timeout: float = 60.0
+    reports: tuple[Path, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -186,5 +190,6 @@ class Settings:
             atol=values["savedmodel_atol"],
             training_defaults=dict(_training_default(t) for t in values["savedmodel_training_default"]),
             server=str(values["savedmodel_server"]),
+            reports=tuple(check_report_path(str(roots["savedmodel_report"] / r)) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
         )

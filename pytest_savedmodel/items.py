@@ -47,6 +47,11 @@ class SavedModelItem(pytest.Item):
                 self.user_properties += [("savedmodel.max_abs", f"{s.max_abs:.6g}"),
                                          ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
                                          ("savedmodel.worst_output", s.worst_output)]
+            if s.samples:
+                import json
+
+                kept = [(o, float(a), float(r)) for o, a, r in s.samples[:500]]
+                self.user_properties.append(("savedmodel.samples", json.dumps(kept, default=str)))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         exc = excinfo.value

@@ -105,6 +105,8 @@ class _SummaryRows:
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, str]] = {}
+        self.failures: dict[str, str] = {}
+        self.samples: dict[str, list[tuple[str, float, float]]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = {k: str(v) for k, v in report.user_properties if str(k).startswith("savedmodel.")}
@@ -114,6 +116,12 @@ class _SummaryRows:
 
         if report.nodeid not in self.rows or not report.passed:
             self.rows[report.nodeid] = summary_row(report.nodeid, report.outcome, report.when, props)
+        if report.failed:
+            self.failures[report.nodeid] = report.longreprtext[:8000]
+        if "savedmodel.samples" in props:
+            import json
+
+            self.samples[report.nodeid] = [tuple(x) for x in json.loads(props["savedmodel.samples"])]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -129,9 +137,26 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    suite = session.config.stash.get(SUITE_KEY, None)
+    config = session.config
+    suite = config.stash.get(SUITE_KEY, None)
     if suite is not None:
         suite.close()
+    collector = config.stash.get(ROWS_KEY, None)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if collector is None or settings is None or not settings.reports or hasattr(config, "workerinput"):
+        return
+    from pytest_savedmodel.report import header_lines
+    from pytest_savedmodel.reportfiles import ReportData, write_report
+
+    data = ReportData(
+        header=header_lines(suite) if suite is not None else [],
+        rows=list(collector.rows.values()),
+        failures=[{"id": k, "text": v} for k, v in collector.failures.items()],
+        samples=collector.samples,
+        tolerance={"rtol": settings.rtol, "atol": settings.atol},
+    )
+    for path in settings.reports:
+        write_report(path, data)
 
 
 _FIXTURES = (savedmodel, savedmodel_models, savedmodel_runner, savedmodel_settings, savedmodel_spec)

@@ -1,0 +1,166 @@
+"""Report files: ``--savedmodel-report=FILE.json|.html|.md``. Built from data, never from scraped text.
+
+The HTML report embeds one PNG per output with the deviations between paths
+across every generated example (matplotlib, Agg backend, headless). Without
+matplotlib the report is written without plots and says how to get them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_savedmodel.errors import UsageError
+
+__all__ = ["ReportData", "write_report"]
+
+SUFFIXES = (".json", ".html", ".htm", ".md")
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows."""
+
+    header: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    samples: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)  # item id -> samples
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        def num(x: float) -> float | str:
+            return x if math.isfinite(x) else str(x)
+
+        return {
+            "format": "pytest-savedmodel-report/1",
+            "header": self.header,
+            "tolerance": self.tolerance,
+            "results": self.rows,
+            "failures": self.failures,
+            "deviations": {k: [{"output": o, "abs": num(a), "rel": num(r)} for o, a, r in v]
+                           for k, v in self.samples.items()},
+        }
+
+
+def check_report_path(path: str) -> Path:
+    """Validate the option value early: a known suffix and an existing parent directory."""
+    p = Path(path)
+    if p.suffix.lower() not in SUFFIXES:
+        raise UsageError(f"--savedmodel-report={path}: the file name must end in {', '.join(SUFFIXES)} "
+                         f"(the suffix picks the format)")
+    if not p.parent.exists() and str(p.parent) not in ("", "."):
+        raise UsageError(f"--savedmodel-report={path}: directory {p.parent} does not exist")
+    return p
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plots(data: ReportData) -> dict[str, str]:
+    """output name -> base64 PNG of the deviations of every path pair over all examples."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    by_output: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for item, samples in data.samples.items():
+        pair = item.split("::")[-1]
+        model = item.split("::")[0].removeprefix("savedmodel:")
+        for output, abs_err, _ in samples:
+            by_output[f"{model}: {output}"][pair].append(abs_err)
+    pngs: dict[str, str] = {}
+    atol, rtol = data.tolerance.get("atol", 0.0), data.tolerance.get("rtol", 0.0)
+    for output, pairs in sorted(by_output.items()):
+        fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+        for pair, errs in sorted(pairs.items()):
+            ys = [max(e, 1e-12) for e in errs]
+            ax.plot(range(len(ys)), ys, marker="o", markersize=3, linestyle="none", label=pair)
+        ax.axhline(max(atol, 1e-12), color="red", linewidth=1, linestyle="--", label=f"atol {atol:g} (rtol {rtol:g})")
+        ax.set_yscale("log")
+        ax.set_xlabel("generated example")
+        ax.set_ylabel("max |a - b|")
+        ax.set_title(f"deviation between paths: {output}")
+        ax.legend(fontsize=7, loc="upper right")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        pngs[output] = base64.b64encode(buf.getvalue()).decode()
+    return pngs
+
+
+def _html(data: ReportData) -> str:
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>pytest-savedmodel report</title>",
+             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+             ".FAILED,.ERROR{background:#fdd}.ok{background:#efe}pre{background:#f6f6f6;padding:1em;"
+             "white-space:pre-wrap}</style></head><body>",
+             "<h1>pytest-savedmodel report</h1>"]
+    parts += [f"<div>{esc(line)}</div>" for line in data.header]
+    if data.rows:
+        cols = list(data.rows[0])
+        parts.append("<h2>Results</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>")
+        for r in data.rows:
+            parts.append(f"<tr class='{esc(str(r.get('verdict', '')))}'>"
+                         + "".join(f"<td>{esc(str(r[c]))}</td>" for c in cols) + "</tr>")
+        parts.append("</table>")
+    plots = _plots(data)
+    parts.append("<h2>Deviations between paths</h2>")
+    if plots:
+        for output, png in plots.items():
+            parts.append(f"<h3>{esc(output)}</h3><img alt='deviations {esc(output)}' "
+                         f"src='data:image/png;base64,{png}'>")
+    elif data.samples:
+        parts.append("<p>Plots need matplotlib: pip install 'pytest-savedmodel[report]'</p>")
+    else:
+        parts.append("<p>No parity checks ran.</p>")
+    if data.failures:
+        parts.append("<h2>Findings</h2>")
+        for f in data.failures:
+            parts.append(f"<h3>{esc(f['id'])}</h3><pre>{esc(f['text'])}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _markdown(data: ReportData) -> str:
+    lines = ["# pytest-savedmodel report", ""] + [f"- {h}" for h in data.header] + [""]
+    if data.rows:
+        cols = list(data.rows[0])
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in data.rows]
+    for f in data.failures:
+        lines += ["", f"## {f['id']}", "", "```", f["text"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path: Path, data: ReportData) -> None:
+    """Write ``data`` in the format the suffix of ``path`` names."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(data.as_json(), indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
+    elif suffix == ".md":
+        text = _markdown(data)
+    else:
+        text = _html(data)
+    _atomic_write(path, text.encode("utf-8"))
