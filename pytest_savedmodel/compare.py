@@ -16,7 +16,7 @@ import numpy as np
 from pytest_savedmodel.errors import ParityMismatch
 from pytest_savedmodel.spec import Features, Outputs
 
-__all__ = ["OutputDiff", "ParityResult", "Tolerance", "assert_parity", "compare_outputs", "row_of"]
+__all__ = ["OutputDiff", "ParityResult", "Tolerance", "assert_parity", "compare_outputs", "format_mismatch", "row_of"]
 
 
 @dataclass(frozen=True)
