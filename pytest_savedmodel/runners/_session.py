@@ -34,15 +34,25 @@ class LoadedModel:
     callables: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = field(default_factory=dict)
 
     def run(self, feeds: dict[str, Any], fetches: list[str]) -> list[Any]:
-        """Run the session: tensor names -> values; one compiled callable per feed/fetch set."""
+        """Run the session: tensor names -> values, fetch tensor names -> numpy values.
+
+        Feeds go through TF's low-level session-run call, as TF Serving's C++
+        server does: no Python-side static-shape check and no silent dtype cast,
+        so a scalar fed to a ``[None, 1]`` tensor runs, and a float64 array fed
+        to a float32 tensor fails with TF's own "Expects arg[0] to be float but
+        double is provided". (``Session.run`` adds both checks; TF Serving has
+        neither.)
+        """
         key = (tuple(sorted(feeds)), tuple(fetches))
         with self.lock:
-            fn = self.callables.get(key)
-            if fn is None:
-                with self.graph.as_default():
-                    fn = self.session.make_callable(fetches, feed_list=list(key[0]))
-                self.callables[key] = fn
-            return list(fn(*(feeds[k] for k in key[0])))
+            plan = self.callables.get(key)
+            if plan is None:
+                get = self.graph.get_tensor_by_name
+                plan = ([get(n)._as_tf_output() for n in key[0]], [get(n)._as_tf_output() for n in fetches])
+                self.callables[key] = plan
+            feed_outputs, fetch_outputs = plan
+            feed_map = {out: feeds[name] for out, name in zip(feed_outputs, key[0], strict=True)}
+            return list(self.session._call_tf_sessionrun(None, feed_map, fetch_outputs, [], None))
 
     def close(self) -> None:
         self.session.close()

@@ -1,0 +1,285 @@
+"""Hypothesis strategies that draw model inputs straight from a signature or a tf.Example parse spec.
+
+In the style of :mod:`hypothesis.extra.numpy` (which does the array drawing):
+keyword-only arguments, checked when the strategy is built, with an
+:class:`~pytest_savedmodel.errors.InvalidArgument` that repeats ``name=value``
+and says what is allowed.
+
+Defaults keep inputs in a range models are built for: floats in [-1000, 1000],
+integers in [-1000, 1000] clipped to the dtype, finite values only, short byte
+strings. Override per input with ``ranges``. Importing this module does not
+import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, Literal
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from pytest_savedmodel.errors import InvalidArgument
+from pytest_savedmodel.spec import DType, Features, FeatureSpec, ParseSpec, SignatureSpec, TensorSpec
+
+__all__ = ["elements", "example_features", "feature_dicts", "tensors", "tf_examples"]
+
+DEFAULT_LIMIT = 1000.0
+DEFAULT_BATCH = st.integers(1, 4)
+Range = tuple[float | None, float | None]
+
+
+def _check_range(name: str, lo: float | None, hi: float | None) -> None:
+    for label, v in (("min_value", lo), ("max_value", hi)):
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v != v):
+            raise InvalidArgument(f"{name}: {label}={v!r} must be a number (or None for the default bound)")
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidArgument(f"{name}: min_value={lo!r} is greater than max_value={hi!r}")
+
+
+def elements(
+    dtype: DType,
+    *,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    allow_nan: bool = False,
+    allow_infinity: bool = False,
+) -> st.SearchStrategy[Any]:
+    """Scalar values of ``dtype`` (the one dtype -> strategy table).
+
+    Example:
+        >>> elements(dtype_by_name("int8"), min_value=0).example() in range(0, 128)
+        True
+    """
+    _check_range(dtype.name, min_value, max_value)
+    if dtype.is_bool:
+        return st.booleans()
+    if dtype.is_string:
+        return st.binary(max_size=8)
+    if dtype.is_integer:
+        info = np.iinfo(dtype.numpy)  # type: ignore[arg-type]
+        lo = int(max(info.min, -DEFAULT_LIMIT if min_value is None else min_value))
+        hi = int(min(info.max, DEFAULT_LIMIT if max_value is None else max_value))
+        if lo > hi:
+            raise InvalidArgument(f"{dtype.name}: no integer in [{min_value}, {max_value}] fits the dtype "
+                                  f"(range {info.min}..{info.max})")
+        return st.integers(lo, hi)
+    if dtype.is_complex:
+        return st.complex_numbers(max_magnitude=DEFAULT_LIMIT if max_value is None else abs(max_value),
+                                  allow_nan=allow_nan, allow_infinity=allow_infinity,
+                                  width=64 if dtype.name == "complex64" else 128)
+    if dtype.is_float and dtype.numpy is not None:
+        width: Literal[16, 32, 64] = 16 if dtype.name == "float16" else 32 if dtype.name == "float32" else 64
+        lo_f = -DEFAULT_LIMIT if min_value is None else float(min_value)
+        hi_f = DEFAULT_LIMIT if max_value is None else float(max_value)
+        finite = st.floats(lo_f, hi_f, width=width, allow_nan=False, allow_infinity=False)
+        specials = ([st.just(float("nan"))] if allow_nan else []) + (
+            [st.sampled_from([float("inf"), -float("inf")])] if allow_infinity else [])
+        return st.one_of(finite, *specials) if specials else finite
+    raise InvalidArgument(f"dtype {dtype.name} has no numpy equivalent to draw values from "
+                          f"(resource, variant, quantized and bfloat16 inputs are not generated)")
+
+
+def _dims(shape: tuple[int | None, ...] | None, batch_size: int | None,
+          dim_size: st.SearchStrategy[int]) -> st.SearchStrategy[tuple[int, ...]]:
+    if shape is None:  # unknown rank: a batch dim plus 0..1 more
+        first = st.just(batch_size) if batch_size is not None else dim_size
+        return st.tuples(first, st.lists(dim_size, max_size=1)).map(lambda t: (t[0], *t[1]))
+    parts = []
+    for i, d in enumerate(shape):
+        if d is not None:
+            parts.append(st.just(d))
+        elif i == 0 and batch_size is not None:
+            parts.append(st.just(batch_size))
+        else:
+            parts.append(dim_size)
+    return st.tuples(*parts)
+
+
+def tensors(
+    spec: TensorSpec,
+    *,
+    batch_size: int | None = None,
+    dim_size: st.SearchStrategy[int] | None = None,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    allow_nan: bool = False,
+    allow_infinity: bool = False,
+) -> st.SearchStrategy[np.ndarray]:
+    """Arrays for one signature input: its dtype, its shape with unknown dims drawn.
+
+    The first unknown dim is the batch dim and takes ``batch_size`` when given.
+
+    Example:
+        >>> tensors(sig.inputs["x"], batch_size=3).example().shape
+        (3, 1)
+    """
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 0):
+        raise InvalidArgument(f"{spec.alias}: batch_size={batch_size!r} must be an int >= 0")
+    if spec.shape is not None and any(d is not None and (not isinstance(d, int) or d < 0) for d in spec.shape):
+        raise InvalidArgument(f"{spec.alias}: shape={list(spec.shape)!r} has a negative dim; use None (not -1) "
+                              f"for an unknown dim")
+    elems = elements(spec.dtype, min_value=min_value, max_value=max_value, allow_nan=allow_nan,
+                     allow_infinity=allow_infinity)
+    np_dtype: Any = object if spec.dtype.is_string else spec.dtype.numpy
+    return hnp.arrays(np_dtype, _dims(spec.shape, batch_size, dim_size or st.integers(1, 3)), elements=elems)
+
+
+def _batch_strategy(batch_size: int | st.SearchStrategy[int]) -> st.SearchStrategy[int]:
+    if isinstance(batch_size, st.SearchStrategy):
+        return batch_size
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidArgument(f"batch_size={batch_size!r} must be an int >= 1 or a strategy of ints")
+    return st.just(batch_size)
+
+
+def _check_names(what: str, names: Collection[str], known: Collection[str]) -> None:
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise InvalidArgument(f"{what}={unknown!r}: no such input; inputs that exist: {', '.join(sorted(known))}")
+
+
+def feature_dicts(
+    signature: SignatureSpec,
+    *,
+    batch_size: int | st.SearchStrategy[int] = DEFAULT_BATCH,
+    ranges: Mapping[str, Range] | None = None,
+    allow_nan: bool = False,
+    allow_infinity: bool = False,
+    optional: Collection[str] = (),
+) -> st.SearchStrategy[Features]:
+    """Feature dicts for ``signature``: one array per input, one drawn batch size shared by all.
+
+    A parsing signature's serialized-Example input gets tf.Examples drawn from its
+    recovered parse spec. Inputs named in ``optional`` are sometimes left out.
+
+    Example:
+        >>> @given(feature_dicts(spec.signature("serving_default"), ranges={"SepalLength": (4.0, 8.0)}))
+        ... def test_finite(features): ...
+    """
+    ranges = dict(ranges or {})
+    _check_names("ranges", ranges, signature.inputs)
+    _check_names("optional", optional, signature.inputs)
+    for name, r in ranges.items():
+        if not isinstance(r, tuple) or len(r) != 2:
+            raise InvalidArgument(f"ranges[{name!r}]={r!r}: give a (min_value, max_value) pair; None leaves a side "
+                                  f"at its default")
+        _check_range(name, *r)
+    sizes = _batch_strategy(batch_size)
+    parse_input = signature.parse_spec.input_alias if signature.parse_spec else None
+    # Build every per-input strategy now, so argument errors surface when the strategy is built.
+    for alias, spec in signature.inputs.items():
+        if alias != parse_input:
+            elements(spec.dtype, min_value=ranges.get(alias, (None, None))[0],
+                     max_value=ranges.get(alias, (None, None))[1], allow_nan=allow_nan, allow_infinity=allow_infinity)
+
+    cache: dict[tuple[str, int], st.SearchStrategy[Any]] = {}  # building array strategies is costly
+
+    def strategy_for(alias: str, spec: TensorSpec, n: int) -> st.SearchStrategy[Any]:
+        if (alias, n) not in cache:
+            if alias == parse_input and signature.parse_spec is not None:
+                cache[alias, n] = tf_examples(signature.parse_spec, batch_size=n, allow_nan=allow_nan)
+            else:
+                lo, hi = ranges.get(alias, (None, None))
+                batched = spec.shape is None or (len(spec.shape) > 0 and spec.shape[0] is None)
+                cache[alias, n] = tensors(spec, batch_size=n if batched else None, min_value=lo, max_value=hi,
+                                          allow_nan=allow_nan, allow_infinity=allow_infinity)
+        return cache[alias, n]
+
+    @st.composite
+    def draw_features(draw: st.DrawFn) -> Features:
+        n = draw(sizes)
+        out: Features = {}
+        for alias, spec in sorted(signature.inputs.items()):
+            if alias in optional and draw(st.booleans()):
+                continue
+            value = draw(strategy_for(alias, spec, n))
+            if isinstance(value, list):  # serialized tf.Examples
+                arr = np.empty(len(value), dtype=object)
+                arr[:] = value
+                value = arr
+            out[alias] = value
+        return out
+
+    return draw_features()
+
+
+def _feature_values(spec: FeatureSpec, n: int, r: Range, allow_nan: bool) -> st.SearchStrategy[Any]:
+    elems = elements(spec.dtype, min_value=r[0], max_value=r[1], allow_nan=allow_nan)
+    np_dtype: Any = object if spec.dtype.is_string else spec.dtype.numpy
+    if spec.kind == "fixed":
+        shape = (n,) if spec.shape in ((), (1,)) else (n, *spec.shape)
+        return hnp.arrays(np_dtype, shape, elements=elems)
+    row = hnp.arrays(np_dtype, st.integers(0, 3).map(lambda k: (k,)), elements=elems)
+
+    def as_object(rows: list[np.ndarray]) -> np.ndarray:
+        out = np.empty(len(rows), dtype=object)
+        out[:] = rows
+        return out
+
+    return st.lists(row, min_size=n, max_size=n).map(as_object)
+
+
+def example_features(
+    parse_spec: ParseSpec,
+    *,
+    batch_size: int | st.SearchStrategy[int] = DEFAULT_BATCH,
+    ranges: Mapping[str, Range] | None = None,
+    omit_optional: bool = True,
+    allow_nan: bool = False,
+) -> st.SearchStrategy[Features]:
+    """Feature dicts keyed by tf.Example feature key, shaped for :func:`encode_examples`.
+
+    Fixed features of shape ``[]`` or ``[1]`` come as ``[batch]`` arrays, others as
+    ``[batch, *shape]``; VarLen and ragged features as object arrays of per-row 1-D
+    arrays (0 to 3 values). Features with a default (and VarLen ones) are sometimes
+    omitted when ``omit_optional``; required features never are.
+    """
+    ranges = dict(ranges or {})
+    _check_names("ranges", ranges, parse_spec.keys)
+    for name, r in ranges.items():
+        _check_range(name, *r)
+    sizes = _batch_strategy(batch_size)
+    for f in parse_spec.features:
+        elements(f.dtype)
+
+    cache: dict[tuple[str, int], st.SearchStrategy[Any]] = {}
+
+    @st.composite
+    def draw_features(draw: st.DrawFn) -> Features:
+        n = draw(sizes)
+        out: Features = {}
+        for f in parse_spec.features:
+            if omit_optional and not f.required and draw(st.booleans()):
+                continue
+            if (f.key, n) not in cache:
+                cache[f.key, n] = _feature_values(f, n, ranges.get(f.key, (None, None)), allow_nan)
+            out[f.key] = draw(cache[f.key, n])
+        return out
+
+    return draw_features()
+
+
+def tf_examples(
+    parse_spec: ParseSpec,
+    *,
+    batch_size: int | st.SearchStrategy[int] = DEFAULT_BATCH,
+    ranges: Mapping[str, Range] | None = None,
+    omit_optional: bool = True,
+    allow_nan: bool = False,
+) -> st.SearchStrategy[list[bytes]]:
+    """Serialized tf.Examples that ``parse_spec`` accepts (see :func:`example_features`)."""
+    from pytest_savedmodel.tfexample import encode_examples
+
+    sizes = _batch_strategy(batch_size)
+    features = example_features(parse_spec, batch_size=sizes, ranges=ranges, omit_optional=omit_optional,
+                                allow_nan=allow_nan)
+
+    @st.composite
+    def draw_examples(draw: st.DrawFn) -> list[bytes]:
+        feats = draw(features)
+        n = len(next(iter(feats.values()))) if feats else draw(sizes)
+        return encode_examples(feats, parse_spec, batch_size=n)
+
+    return draw_examples()
