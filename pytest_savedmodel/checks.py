@@ -211,7 +211,7 @@ def check_finite(model: str, sig: SignatureSpec, outputs: Outputs, features: Fea
         row = idx[0] if idx and arr.ndim > 0 else 0
         raise ModelCheckFailure(
             f"{model} signature {sig.key!r}: output {alias!r} is not finite: {int(bad.sum())} of {arr.size} "
-            f"values are NaN or infinite (first at index {list(idx)}: {arr[idx] if idx else arr.item()!r}).\n"
+            f"values are NaN or infinite (first at index {list(idx)}: {(arr[idx] if idx else arr).item()!r}).\n"
             f"  inputs of row {row}: {row_of(features, row)}",
             signature=sig.key,
             output=alias,

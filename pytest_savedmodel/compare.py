@@ -2,7 +2,7 @@
 
 Integers, bools and strings must be equal; floats (and complex) must satisfy
 ``|a - b| <= atol + rtol * |b|`` elementwise, NaN equal to NaN in the same
-place. A mismatch names both runners, the output, the max abs/rel error, the
+place. The relative error reported is ``|a - b| / max(|a|, |b|)``. A mismatch names both runners, the output, the max abs/rel error, the
 worst element, its row and that row's inputs.
 """
 
@@ -100,14 +100,15 @@ def _compare_one(name: str, a: np.ndarray, b: np.ndarray, tol: Tolerance) -> Out
             diff = np.where(both_nan | same_inf, 0.0, diff)
             diff = np.where(np.isnan(diff), np.inf, diff)
             bad = diff > tol.atol + tol.rtol * np.abs(np.where(np.isfinite(bf), bf, 0))
-            rel = diff / np.maximum(np.abs(np.where(np.isfinite(bf), bf, 0)), np.finfo(np.float64).tiny)
+            scale = np.maximum(np.abs(np.where(np.isfinite(af), af, 0)), np.abs(np.where(np.isfinite(bf), bf, 0)))
+            rel = np.where(diff == 0, 0.0, diff / np.where(scale == 0, 1.0, scale))
         idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
         return OutputDiff(
             name,
             not bool(bad.any()),
             "values" if bad.any() else "",
             max_abs=float(np.max(diff)),
-            max_rel=float(np.max(np.where(diff == 0, 0.0, rel))),
+            max_rel=float(np.max(rel)),
             worst_index=tuple(int(i) for i in idx),
             left_value=a[idx].item() if idx else a.item(),
             right_value=b[idx].item() if idx else b.item(),

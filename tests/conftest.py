@@ -25,3 +25,36 @@ def testdata() -> Path:
 def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session directory where tiny models are built once."""
     return tmp_path_factory.mktemp("zoo")
+
+
+@pytest.fixture(scope="session")
+def iris_pair(zoo_dir: Path) -> tuple[Path, Path]:
+    """Raw and parsing Iris exports from one set of weights."""
+    from tests import modelzoo
+
+    return modelzoo.iris_pair(zoo_dir / "iris_ok")
+
+
+@pytest.fixture(scope="session")
+def iris_pair_default_skew(zoo_dir: Path) -> tuple[Path, Path]:
+    """The parsing export fills a missing PetalWidth with -1.0 (training used 0.0)."""
+    from tests import modelzoo
+
+    return modelzoo.iris_pair(zoo_dir / "iris_default", parsing_default={"PetalWidth": -1.0})
+
+
+@pytest.fixture(scope="session")
+def iris_pair_int_cast(zoo_dir: Path) -> tuple[Path, Path]:
+    """The parsing export parses PetalLength as int64 and casts it to float."""
+    from tests import modelzoo
+
+    return modelzoo.iris_pair(zoo_dir / "iris_int", parsing_dtypes={"PetalLength": "int64"})
+
+
+@pytest.fixture(scope="session")
+def zoo(zoo_dir: Path) -> dict[str, Path]:
+    """Small single-signature models, some defective on purpose."""
+    from tests import modelzoo
+
+    return {name: getattr(modelzoo, name)(zoo_dir / name)
+            for name in ("half_plus_two", "nan_region", "batch_dependent", "nondeterministic")}

@@ -1,0 +1,108 @@
+"""Tiny SavedModels for the test suite, built in a session temp dir (each well under a second).
+
+Each builder takes a target directory and returns the SavedModel base directory
+(with a version subdirectory ``1`` unless said otherwise). Several are
+deliberately defective: the auto suite must catch them.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def iris() -> ModuleType:
+    """examples/iris/iris_model.py, imported by path (the example is not a package)."""
+    spec = importlib.util.spec_from_file_location("iris_model", REPO / "examples" / "iris" / "iris_model.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def iris_weights() -> dict[str, np.ndarray]:
+    return iris().train()  # type: ignore[no-any-return]
+
+
+def _tf() -> Any:
+    import tensorflow as tf
+
+    return tf
+
+
+def build(base: Path, graph_fn: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]], *,
+          version: int = 1, method: str | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+    """Build a one-signature (``serving_default``) SavedModel from ``graph_fn(tf) -> (inputs, outputs)``."""
+    tf = _tf()
+    export = base / str(version)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        inputs, outputs = graph_fn(tf)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        sig = tf.compat.v1.saved_model.signature_def_utils.build_signature_def(
+            {k: tf.compat.v1.saved_model.utils.build_tensor_info(v) for k, v in inputs.items()},
+            {k: tf.compat.v1.saved_model.utils.build_tensor_info(v) for k, v in outputs.items()},
+            method or "tensorflow/serving/predict",
+        )
+        builder = tf.compat.v1.saved_model.Builder(str(export))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig,
+                                                                                  **dict(extra or {})})
+        builder.save()
+    return base
+
+
+def half_plus_two(base: Path) -> Path:
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        return {"x": x}, {"y": tf.add(0.5 * x, 2.0, name="y")}
+
+    return build(base, g)
+
+
+def nan_region(base: Path) -> Path:
+    """y = sqrt(x + 10): NaN for x < -10, a region the default generator reaches."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        return {"x": x}, {"y": tf.sqrt(x + 10.0, name="y")}
+
+    return build(base, g)
+
+
+def batch_dependent(base: Path) -> Path:
+    """y = x - mean(x over the batch): BatchNorm left in training mode, in one line."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+        return {"x": x}, {"y": tf.identity(x - tf.reduce_mean(x, axis=0, keepdims=True), name="y")}
+
+    return build(base, g)
+
+
+def nondeterministic(base: Path) -> Path:
+    """Dropout left on at serving time."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 8], name="x")
+        return {"x": x}, {"y": tf.identity(tf.nn.dropout(x + 1.0, rate=0.5), name="y")}
+
+    return build(base, g)
+
+
+def iris_pair(base: Path, *, parsing_default: Mapping[str, float] | None = None,
+              parsing_dtypes: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """The Iris raw and parsing exports from the same weights, optionally with a defective parse spec."""
+    m, w = iris(), iris_weights()
+    raw = m.export_raw(base / "raw" / "1", w).parent
+    parsing = m.export_parsing(base / "parsing" / "1", w, feature_defaults=parsing_default,
+                               feature_dtypes=parsing_dtypes).parent
+    return raw, parsing

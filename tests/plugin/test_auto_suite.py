@@ -1,0 +1,131 @@
+"""The zero-code suite end to end: real models in, findings out (pytester, in-process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FAST = ["-p", "no:cacheprovider", "--savedmodel-examples=25", "--savedmodel-server=none"]
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*FAST, *args)
+
+
+def test_half_plus_two_cpu_collects_readable_ids(pytester: pytest.Pytester, testdata: Path) -> None:
+    result = run(pytester, f"--savedmodel={testdata / 'saved_model_half_plus_two_cpu'}", "--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "savedmodel:saved_model_half_plus_two_cpu::load",
+        "savedmodel:saved_model_half_plus_two_cpu::classify_x_to_y::signature",
+        "savedmodel:saved_model_half_plus_two_cpu::serving_default::finite",
+        "savedmodel:saved_model_half_plus_two_cpu::serving_default::batch",
+    ])
+
+
+def test_k_selects_generated_items(pytester: pytest.Pytester, testdata: Path) -> None:
+    result = run(pytester, f"--savedmodel={testdata / 'saved_model_half_plus_two_cpu'}", "-k",
+                 "serving_default and finite")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("name", ["saved_model_half_plus_two_cpu", "saved_model_half_plus_two_tf2_cpu",
+                                  "saved_model_half_plus_two_2_versions", "matrix_half_plus_two"])
+def test_testdata_models_pass(pytester: pytest.Pytester, testdata: Path, name: str) -> None:
+    result = run(pytester, f"--savedmodel={testdata / name}", "--savedmodel-examples=10")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes["passed"] >= 6
+
+
+def test_half_plus_three_regress_signature_lies_about_its_input(pytester: pytest.Pytester, testdata: Path) -> None:
+    result = run(pytester, f"--savedmodel={testdata / 'saved_model_half_plus_three'}", "--savedmodel-examples=5")
+    result.stdout.fnmatch_lines([
+        "*[[]finding[]] saved_model_half_plus_three v123 signature 'tensorflow/serving/regress': the SignatureDef "
+        "disagrees with its graph*",
+        "*input 'inputs' is declared float32 but feeds graph tensor 'tf_example:0', a string placeholder*",
+    ])
+    assert "serving_default::outputs PASSED" in run(
+        pytester, f"--savedmodel={testdata / 'saved_model_half_plus_three'}", "-v", "-k", "serving_default").stdout.str()
+
+
+def test_counter_increment_is_reported_as_nondeterministic(pytester: pytest.Pytester, testdata: Path) -> None:
+    result = run(pytester, f"--savedmodel={testdata / 'saved_model_counter'}", "-k", "determinism")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*incr_counter': the same inputs gave different outputs on two calls*",
+                                 "*state changed by the call*"])
+
+
+def test_nan_region_is_caught_with_the_input(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
+    result = run(pytester, f"--savedmodel={zoo['nan_region']}", "-k", "finite")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*output 'y' is not finite*NaN or infinite*", "*inputs of row 0: {'x': *"])
+    assert FALSIFYING(result.stdout.str())
+
+
+def test_batch_dependence_is_caught(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
+    result = run(pytester, f"--savedmodel={zoo['batch_dependent']}", "--savedmodel-checks=batch")
+    result.assert_outcomes(passed=1, failed=1)  # load always runs
+    result.stdout.fnmatch_lines(["*outputs depend on the rest of the batch*", "*in batch and *disagree*"])
+
+
+def test_dropout_at_serving_time_is_caught(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
+    result = run(pytester, f"--savedmodel={zoo['nondeterministic']}", "-k", "determinism")
+    result.assert_outcomes(failed=1)
+
+
+def test_a_healthy_model_passes_everything(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
+    result = run(pytester, f"--savedmodel={zoo['half_plus_two']}")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*savedmodel summary*", "*half_plus_two*serving_default*batch*25*ok*"])
+
+
+def FALSIFYING(out: str) -> str:
+    """Hypothesis's header before the shrunk example (its wording changed across versions)."""
+    return next((h for h in ("Falsifying example", "Failing test case") if h in out), "")
+
+
+PAIR = ["--savedmodel-checks=parse_spec,parity", "-k", "serving_default"]
+
+
+def test_iris_raw_and_parsing_agree(pytester: pytest.Pytester, iris_pair: tuple[Path, Path]) -> None:
+    raw, parsing = iris_pair
+    result = run(pytester, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}", *PAIR)
+    result.assert_outcomes(passed=2)
+
+
+def test_parse_default_that_differs_from_training_is_caught_with_a_shrunk_example(
+    pytester: pytest.Pytester, iris_pair_default_skew: tuple[Path, Path]
+) -> None:
+    raw, parsing = iris_pair_default_skew
+    result = run(pytester, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}", *PAIR,
+                 "--savedmodel-training-default=PetalWidth=0.0")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "feature 'PetalWidth': parse-spec default [-1.0] differs from the training default [0.0]" in out
+    assert "raw and parsing disagree" in out
+    falsifying = out[out.index(FALSIFYING(out)):]
+    # the shrunk example omits the feature whose default differs
+    assert "'PetalWidth'" not in falsifying.split("\n\n")[0]
+
+
+def test_parse_default_without_a_declared_training_default_is_flagged(
+    pytester: pytest.Pytester, iris_pair_default_skew: tuple[Path, Path]
+) -> None:
+    raw, parsing = iris_pair_default_skew
+    result = run(pytester, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
+                 "--savedmodel-checks=parse_spec", "-k", "serving_default")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*feature 'PetalWidth': the parse spec fills a missing value with [[]-1.0[]], but "
+                                 "training declares no default for it*--savedmodel-training-default=PetalWidth=VALUE*"])
+
+
+def test_float_parsed_as_int_is_caught_with_a_shrunk_example(
+    pytester: pytest.Pytester, iris_pair_int_cast: tuple[Path, Path]
+) -> None:
+    raw, parsing = iris_pair_int_cast
+    result = run(pytester, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}", *PAIR)
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "feature 'PetalLength': parsed as int64 but the raw input is float32" in out
+    assert "raw and parsing disagree" in out and FALSIFYING(out)
