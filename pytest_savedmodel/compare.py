@@ -2,8 +2,9 @@
 
 Integers, bools and strings must be equal; floats (and complex) must satisfy
 ``|a - b| <= atol + rtol * |b|`` elementwise, NaN equal to NaN in the same
-place. The relative error reported is ``|a - b| / max(|a|, |b|)``. A mismatch names both runners, the output, the max abs/rel error, the
-worst element, its row and that row's inputs.
+place. The relative error reported is ``|a - b| / max(|a|, |b|)``. A mismatch
+names both runners, the output, the max abs/rel error, the worst element, its
+row and that row's inputs.
 """
 
 from __future__ import annotations

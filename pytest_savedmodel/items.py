@@ -87,7 +87,7 @@ def build_items(session: pytest.Session, suite: AutoSuite) -> list[pytest.Item]:
     # Report what we collected, so "collected N items" and -k/--deselect counts include our items.
     for parts, node in collectors.items():
         if len(parts) == 1:
-            mine = [i for i in items if i.nodeid.startswith(node.nodeid + "::")]
+            mine: list[pytest.Item | pytest.Collector] = [i for i in items if i.nodeid.startswith(node.nodeid + "::")]
             report = pytest.CollectReport(node.nodeid, "passed", None, mine)
             session.config.hook.pytest_collectreport(report=report)
     return items

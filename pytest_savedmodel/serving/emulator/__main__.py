@@ -1,0 +1,147 @@
+"""``python -m pytest_savedmodel.serving.emulator``: start like tensorflow_model_server.
+
+Order as in TF Serving: parse flags, load every configured model's aspired
+versions (the ports open only once all are AVAILABLE, so "port open" means
+"ready"), then gRPC, then REST. A model that cannot load ends the process with
+"Failed to start server. Error: ..." on stdout and exit status 255.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from pytest_savedmodel.serving.emulator.flags import Flags, parse_flags, usage
+from pytest_savedmodel.serving.emulator.status import ServingError
+
+log = logging.getLogger("tfs-emulator")
+
+
+def _fail(message: str) -> int:
+    print(f"Failed to start server. Error: {message}", file=sys.stdout, flush=True)
+    return 255
+
+
+def _configs(flags: Flags) -> list:  # type: ignore[type-arg]
+    from pytest_savedmodel.serving.emulator.servables import ModelConfig, configs_from_file, validate_configs
+
+    if flags.model_config_file:
+        configs = configs_from_file(flags.model_config_file)
+    else:
+        if not flags.model_base_path:
+            raise ServingError("INVALID_ARGUMENT", "Both server_options.model_base_path and "
+                                                   "server_options.model_config_file are empty!")
+        configs = [ModelConfig(flags.model_name, flags.model_base_path)]
+    validate_configs(configs)
+    return configs
+
+
+def _watch_parent(pid: int, stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.error("parent process %d is gone; shutting down", pid)
+            os._exit(0)
+        except PermissionError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, datefmt="%Y-%m-%d %H:%M:%S",
+                        format="%(asctime)s.%(msecs)03d: %(levelname).1s emulator] %(message)s")
+    flags, unknown = parse_flags(sys.argv[1:] if argv is None else argv)
+    for arg in unknown:
+        print(f"unknown argument: {arg}", file=sys.stdout)
+    if unknown:
+        print(usage(), file=sys.stdout, flush=True)
+    if flags.version:
+        from pytest_savedmodel import __version__
+        from pytest_savedmodel._lazy import tf_version
+
+        print(f"TensorFlow ModelServer: pytest-savedmodel-{__version__}-emulator")
+        print(f"TensorFlow Library: {tf_version()}")
+        return 0
+    stop = threading.Event()
+    if flags.parent_pid:
+        threading.Thread(target=_watch_parent, args=(flags.parent_pid, stop), daemon=True).start()
+    if flags.port == 0:
+        return _fail("At least one of server_options.grpc_port or server_options.grpc_socket_path must be set.")
+    if flags.batching_parameters_file and not flags.enable_batching:
+        return _fail("Batching parameters file provided without enabling batching (--enable_batching)")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        configs = _configs(flags)
+    except ServingError as exc:
+        return _fail(exc.message)
+    from pytest_savedmodel.serving.emulator.core import ServerCore
+    from pytest_savedmodel.serving.emulator.servables import AVAILABLE, ModelManager
+
+    manager = ModelManager(configs, tags=[t for t in flags.saved_model_tags.split(",") if t],
+                           max_retries=flags.max_num_load_retries,
+                           retry_interval_s=flags.load_retry_interval_micros / 1e6)
+    core = ServerCore(manager, method_name_check=flags.enable_signature_method_name_check,
+                      tensor_content=flags.enable_serialization_as_tensor_content)
+    poll_every = max(flags.file_system_poll_wait_seconds, 1)
+    while True:  # like ServerCore::Create, block until every aspired version is loaded or failed
+        manager.poll()
+        failed = manager.failures()
+        if failed:
+            detail = ", ".join(f"{{{{name: {n} version: {v}}} due to error: {e}}}" for n, v, e in failed)
+            return _fail(f"{len(failed)} servable(s) did not become available: {{{detail}, }}")
+        if manager.all_available():
+            break
+        time.sleep(poll_every)
+    for config in configs:
+        for version in config.labels.values():
+            state = manager.states[config.name].get(version)
+            if (state is None or state.state != AVAILABLE) and not flags.allow_version_labels_for_unavailable_models:
+                return _fail(f"Request to assign label to version {version} of model {config.name}, which is not "
+                             f"currently available for inference")
+    from pytest_savedmodel.serving.emulator.grpc_service import start_grpc_server
+
+    try:
+        grpc_server = start_grpc_server(core, host=flags.grpc_host, port=flags.port,
+                                        max_message_bytes=flags.max_request_bytes)
+    except (OSError, RuntimeError) as exc:
+        return _fail(f"Failed to BuildAndStart gRPC server: {exc}")
+    print(f"Running gRPC ModelServer at {flags.grpc_host}:{flags.port} ...", file=sys.stderr, flush=True)
+    rest = None
+    if flags.rest_api_port:
+        if flags.rest_api_port == flags.port:
+            log.error("--rest_api_port cannot be same as --port. Please use a different port for HTTP/REST API. "
+                      "Skipped exporting HTTP/REST API.")
+        else:
+            from pytest_savedmodel.serving.emulator.rest_api import start_rest_server
+
+            try:
+                rest = start_rest_server(core, host=flags.rest_api_host, port=flags.rest_api_port,
+                                         timeout_ms=flags.rest_api_timeout_in_ms,
+                                         enable_cors=flags.rest_api_enable_cors_support,
+                                         max_body_bytes=flags.max_request_bytes, max_depth=flags.max_json_depth)
+            except OSError as exc:
+                grpc_server.stop(0)
+                return _fail(f"Failed to start HTTP Server at localhost:{flags.rest_api_port}: {exc}")
+            print(f"Exporting HTTP/REST API at:localhost:{flags.rest_api_port} ...", file=sys.stderr, flush=True)
+
+    def shutdown(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    while not stop.wait(poll_every if flags.file_system_poll_wait_seconds > 0 else 3600):
+        if flags.file_system_poll_wait_seconds > 0:
+            manager.poll()
+    if rest is not None:
+        rest.shutdown()
+    grpc_server.stop(1).wait(2)
+    core.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

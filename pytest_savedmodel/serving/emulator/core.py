@@ -1,0 +1,351 @@
+"""The request handlers of TF Serving, at the protobuf level: gRPC calls them directly, REST via JSON.
+
+Wording of every error follows TF Serving's source (``predict_util.cc``,
+``classifier.cc``, ``regressor.cc``, ``util.cc``, ``multi_inference.cc``,
+``get_model_metadata_impl.cc``, ``get_model_status_impl.cc`` and TensorFlow's
+``cc/saved_model/util.cc``). Predict does not check dtypes or shapes against
+the signature: the request tensor is fed as sent, and TensorFlow's own error
+comes back, as from the real server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from pytest_savedmodel.serving.emulator.servables import AVAILABLE, ModelManager, Servable
+from pytest_savedmodel.serving.emulator.status import ServingError
+from pytest_savedmodel.serving.tensorproto import from_proto, to_proto
+
+__all__ = ["ServerCore", "ndarray_to_proto", "proto_to_ndarray"]
+
+PREDICT, CLASSIFY, REGRESS = ("tensorflow/serving/predict", "tensorflow/serving/classify",
+                              "tensorflow/serving/regress")
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def _pb() -> Any:
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        inference_pb2,
+        predict_pb2,
+        regression_pb2,
+    )
+
+    class Protos:
+        predict, classification, regression = predict_pb2, classification_pb2, regression_pb2
+        inference, metadata, status = inference_pb2, get_model_metadata_pb2, get_model_status_pb2
+
+    return Protos
+
+
+def proto_to_ndarray(alias: str, proto: Any) -> np.ndarray:
+    """A request TensorProto as numpy, keeping the proto's dtype (TF's Tensor::FromProto)."""
+    try:
+        return from_proto(proto)
+    except Exception:
+        raise ServingError("INVALID_ARGUMENT", f"tensor parsing error: {alias}") from None
+
+
+def ndarray_to_proto(value: Any, *, as_content: bool = False) -> Any:
+    """A fetched tensor as TF Serving writes it: typed fields (AsProtoField) or tensor_content."""
+    return to_proto(value, as_content=as_content)
+
+
+def _model_spec(target: Any, name: str, version: int, signature: str | None) -> None:
+    target.name = name
+    target.version.value = version
+    if signature is not None:
+        target.signature_name = signature
+
+
+def _serialized_examples(input_proto: Any) -> np.ndarray:
+    """Input{example_list | example_list_with_context} -> 1-D string tensor (context bytes prepended)."""
+    kind = input_proto.WhichOneof("kind")
+    if kind == "example_list":
+        items = [e.SerializeToString() for e in input_proto.example_list.examples]
+    elif kind == "example_list_with_context":
+        ctx = input_proto.example_list_with_context.context.SerializeToString()
+        items = [ctx + e.SerializeToString() for e in input_proto.example_list_with_context.examples]
+    else:
+        items = []
+    if not items:
+        raise ServingError("INVALID_ARGUMENT", "Input is empty.")
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+class ServerCore:
+    """Answers PredictionService and ModelService calls for the models a :class:`ModelManager` holds."""
+
+    def __init__(self, manager: ModelManager, *, method_name_check: bool = False,
+                 tensor_content: bool = False) -> None:
+        self.manager = manager
+        self.method_name_check = method_name_check
+        self.tensor_content = tensor_content
+
+    def resolve(self, request: Any) -> Servable:
+        return self.manager.resolve(request.model_spec, has_spec=request.HasField("model_spec"))
+
+    # ------------------------------------------------------------------ Predict
+    def predict(self, request: Any) -> Any:
+        servable = self.resolve(request)
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        sig = servable.signature_def(name)
+        if sig is None:
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
+        if self.method_name_check and sig.method_name not in (PREDICT, CLASSIFY, REGRESS):
+            raise ServingError("INTERNAL", f"Expected prediction signature method_name to be one of {{{PREDICT}, "
+                                           f"{CLASSIFY}, {REGRESS}}}. Was: {sig.method_name}")
+        req_keys, sig_keys = set(request.inputs), set(sig.inputs)
+        defaults = dict(sig.defaults) if hasattr(sig, "defaults") else {}
+        if len(req_keys) > len(sig_keys) or (len(req_keys) < len(sig_keys) and not defaults):
+            j = ",".join
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"input size does not match signature: {len(req_keys)}!={len(sig_keys)} len({{{j(sorted(req_keys))}}})"
+                f" != len({{{j(sorted(sig_keys))}}}). Sent extra: {{{j(sorted(req_keys - sig_keys))}}}. "
+                f"Missing but required: {{{j(sorted(sig_keys - req_keys))}}}.")
+        feeds: dict[str, Any] = {}
+        seen = set()
+        for alias in sorted(sig.inputs):
+            info = sig.inputs[alias]
+            if alias in request.inputs:
+                feeds[info.name] = proto_to_ndarray(alias, request.inputs[alias])
+                seen.add(alias)
+            elif alias in defaults:
+                feeds[info.name] = proto_to_ndarray(alias, defaults[alias])
+            else:
+                raise ServingError(
+                    "INVALID_ARGUMENT",
+                    f"Signature input alias: {alias}(feed name: {info.name}) not found in request and no default "
+                    f"value provided. Inputs expected to be in the request {{{','.join(sorted(req_keys))}}}, or "
+                    f"default input alias set: {','.join(sorted(defaults))}")
+        if req_keys and len(seen) != len(req_keys):
+            used, sent = ",".join(sorted(seen)), ",".join(sorted(req_keys))
+            raise ServingError("INVALID_ARGUMENT",
+                               f"Inputs contains invalid name. Used request inputs: {used}, request input: {sent}")
+        aliases: list[str] = []
+        for alias in request.output_filter:
+            if alias not in sig.outputs:
+                known = ",".join(sorted(sig.outputs))
+                raise ServingError("INVALID_ARGUMENT", f"output tensor alias not found in signature: {alias} Outputs "
+                                                       f"expected to be in the set {{{known}}}.")
+            if alias in aliases:
+                raise ServingError("INVALID_ARGUMENT", f"duplicate output tensor alias: {alias}")
+            aliases.append(alias)
+        aliases = aliases or sorted(sig.outputs)
+        values = servable.run(feeds, [sig.outputs[a].name for a in aliases])
+        pb = _pb()
+        response = pb.predict.PredictResponse()
+        _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
+        for alias, value in zip(aliases, values, strict=True):
+            response.outputs[alias].CopyFrom(ndarray_to_proto(value, as_content=self.tensor_content))
+        return response
+
+    # ------------------------------------------------------------------ Classify / Regress
+    def _signature(self, servable: Servable, spec: Any) -> tuple[str, Any]:
+        name = spec.signature_name or DEFAULT_SIGNATURE
+        sig = servable.signature_def(name)
+        if sig is None:
+            raise ServingError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
+        return name, sig
+
+    def _check_method(self, sig: Any, want: str, what: str) -> None:
+        if self.method_name_check and sig.method_name != want:
+            raise ServingError("INVALID_ARGUMENT", f"Expected {what} signature method_name to be {want}. Was: "
+                                                   f"{sig.method_name}")
+
+    def _classify_io(self, sig: Any) -> tuple[str, list[tuple[str, str]]]:
+        self._check_method(sig, CLASSIFY, "classification")
+        if len(sig.inputs) != 1:
+            raise ServingError("INVALID_ARGUMENT", "Expected one input Tensor.")
+        if len(sig.outputs) not in (1, 2):
+            raise ServingError("INVALID_ARGUMENT", f"Expected one or two output Tensors, found {len(sig.outputs)}")
+        if "inputs" not in sig.inputs:
+            raise ServingError("INVALID_ARGUMENT", f"No classification inputs found in SignatureDef: {sig}")
+        outs = [(k, sig.outputs[k].name) for k in ("classes", "scores") if k in sig.outputs]
+        if not outs:
+            raise ServingError("INVALID_ARGUMENT", 'Expected classification signature outputs to contain at least '
+                                                   f'one of "classes" or "scores". Signature was: {sig}')
+        return sig.inputs["inputs"].name, outs
+
+    def _regress_io(self, sig: Any) -> tuple[str, list[tuple[str, str]]]:
+        self._check_method(sig, REGRESS, "regression")
+        if len(sig.inputs) != 1:
+            raise ServingError("INVALID_ARGUMENT", "Expected one input Tensor.")
+        if len(sig.outputs) != 1:
+            raise ServingError("INVALID_ARGUMENT", "Expected one output Tensor.")
+        if "inputs" not in sig.inputs:
+            raise ServingError("INVALID_ARGUMENT", f"No regression inputs found in SignatureDef: {sig}")
+        if "outputs" not in sig.outputs:
+            raise ServingError("INVALID_ARGUMENT", f"No regression outputs found in SignatureDef: {sig}")
+        return sig.inputs["inputs"].name, [("outputs", sig.outputs["outputs"].name)]
+
+    @staticmethod
+    def _classifications(result: Any, fetched: dict[str, np.ndarray], n: int) -> None:
+        classes, scores = fetched.get("classes"), fetched.get("scores")
+        for what, t, kind in (("classes", classes, "O"), ("scores", scores, "f")):
+            if t is None:
+                continue
+            if t.ndim != 2:
+                raise ServingError("INVALID_ARGUMENT", f"Expected Tensor shape: [batch_size num_classes] but got "
+                                                       f"[{','.join(str(d) for d in t.shape)}]")
+            if (kind == "O") != (t.dtype.kind in "OSU") or (kind == "f" and t.dtype != np.float32):
+                dt = "DT_STRING" if t.dtype.kind in "OSU" else f"DT_{t.dtype.name.upper()}"
+                want = "DT_STRING" if kind == "O" else "DT_FLOAT"
+                raise ServingError("INVALID_ARGUMENT", f"Expected {what} Tensor of {want}. Got: {dt}")
+            if t.shape[0] != n:
+                raise ServingError("INVALID_ARGUMENT", f"Expected {what} output batch size of {n}. Got: {t.shape[0]}")
+        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+            raise ServingError("INVALID_ARGUMENT", f"Tensors class and score should match in dim_size(1). Got "
+                                                   f"{classes.shape[1]} vs. {scores.shape[1]}")
+        width = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
+        for i in range(n):
+            cs = result.classifications.add()
+            for c in range(width):
+                cl = cs.classes.add()
+                if classes is not None:
+                    cl.label = bytes(classes[i, c]).decode("utf-8", "replace")
+                if scores is not None:
+                    cl.score = float(scores[i, c])
+
+    @staticmethod
+    def _regressions(result: Any, out: np.ndarray, n: int) -> None:
+        if not (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):
+            raise ServingError("INVALID_ARGUMENT", "Expected output Tensor shape to be either [batch_size] or "
+                                                   f"[batch_size, 1] but got [{','.join(str(d) for d in out.shape)}]")
+        if out.shape[0] != n:
+            raise ServingError("INVALID_ARGUMENT", f"Input batch size did not match output batch size: {n} vs. "
+                                                   f"{out.shape[0]}")
+        if out.dtype != np.float32:
+            raise ServingError("INVALID_ARGUMENT", f"Expected output Tensor of DT_FLOAT.  Got: "
+                                                   f"DT_{out.dtype.name.upper()}")
+        for v in out.reshape(-1):
+            result.regressions.add().value = float(v)
+
+    def _run_examples(self, servable: Servable, input_proto: Any, input_name: str,
+                      outs: Iterable[tuple[str, str]]) -> tuple[dict[str, np.ndarray], int]:
+        examples = _serialized_examples(input_proto)
+        outs = list(outs)
+        values = servable.run({input_name: examples}, [t for _, t in outs])
+        return {k: np.asarray(v) for (k, _), v in zip(outs, values, strict=True)}, len(examples)
+
+    def classify(self, request: Any) -> Any:
+        servable = self.resolve(request)
+        name, sig = self._signature(servable, request.model_spec)
+        input_name, outs = self._classify_io(sig)
+        fetched, n = self._run_examples(servable, request.input, input_name, outs)
+        response = _pb().classification.ClassificationResponse()
+        _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
+        self._classifications(response.result, fetched, n)
+        return response
+
+    def regress(self, request: Any) -> Any:
+        servable = self.resolve(request)
+        name, sig = self._signature(servable, request.model_spec)
+        input_name, outs = self._regress_io(sig)
+        fetched, n = self._run_examples(servable, request.input, input_name, outs)
+        response = _pb().regression.RegressionResponse()
+        _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
+        self._regressions(response.result, fetched["outputs"], n)
+        return response
+
+    def multi_inference(self, request: Any) -> Any:
+        model = ""
+        signatures: list[str] = []
+        for task in request.tasks:
+            if not task.model_spec.name:
+                raise ServingError("INVALID_ARGUMENT", "Found ModelSpec with an empty model name.")
+            if model and task.model_spec.name != model:
+                raise ServingError("INVALID_ARGUMENT", "All ModelSpecs in a MultiInferenceRequest must access the "
+                                                       "same model name.")
+            model = task.model_spec.name
+            signatures.append(task.model_spec.signature_name or DEFAULT_SIGNATURE)
+        if not request.tasks:
+            raise ServingError("INVALID_ARGUMENT", "Found ModelSpec with an empty model name.")
+        servable = self.manager.resolve(request.tasks[0].model_spec)
+        plans: list[tuple[Any, str, Any, str, list[tuple[str, str]]]] = []
+        for task, name in zip(request.tasks, signatures, strict=True):
+            if name in [p[1] for p in plans]:
+                raise ServingError("INVALID_ARGUMENT", f"Duplicate evaluation of signature: {name}")
+            sig = servable.signature_def(name)
+            if sig is None:
+                raise ServingError("INVALID_ARGUMENT", f"Requested signature not found in model graph: {name}")
+            if task.method_name == CLASSIFY:
+                plans.append((task, name, sig, *self._classify_io(sig)))
+            elif task.method_name == REGRESS:
+                plans.append((task, name, sig, *self._regress_io(sig)))
+            else:
+                raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
+        if len({p[3] for p in plans}) > 1:
+            raise ServingError("INVALID_ARGUMENT", "Input tensor must be the same for all Signatures.")
+        all_outs = sorted({o for p in plans for o in p[4]}, key=lambda o: o[1])
+        fetched_by_name, n = self._run_examples(servable, request.input, plans[0][3], [(t, t) for _, t in all_outs])
+        response = _pb().inference.MultiInferenceResponse()
+        for task, name, _sig, _inp, outs in plans:
+            r = response.results.add()
+            _model_spec(r.model_spec, task.model_spec.name, servable.version, name)
+            fetched = {k: fetched_by_name[t] for k, t in outs}
+            if task.method_name == CLASSIFY:
+                self._classifications(r.classification_result, fetched, n)
+            else:
+                self._regressions(r.regression_result, fetched["outputs"], n)
+        return response
+
+    # ------------------------------------------------------------------ metadata & status
+    def get_model_metadata(self, request: Any) -> Any:
+        if not request.HasField("model_spec"):
+            raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+        if not request.metadata_field:
+            raise ServingError("INVALID_ARGUMENT", "GetModelMetadataRequest must specify at least one metadata_field")
+        for f in request.metadata_field:
+            if f != "signature_def":
+                raise ServingError("INVALID_ARGUMENT", f"Metadata field {f} is not supported")
+        servable = self.manager.resolve(request.model_spec)
+        pb = _pb()
+        sig_map = pb.metadata.SignatureDefMap()
+        for k, v in servable.meta_graph_def.signature_def.items():
+            sig_map.signature_def[k].CopyFrom(v)
+        response = pb.metadata.GetModelMetadataResponse()
+        _model_spec(response.model_spec, servable.name, servable.version, None)
+        response.metadata["signature_def"].Pack(sig_map)
+        return response
+
+    def get_model_status(self, request: Any) -> Any:
+        if not request.HasField("model_spec"):
+            raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+        name = request.model_spec.name
+        states = self.manager.states.get(name, {})
+        pb = _pb()
+        response = pb.status.GetModelStatusResponse()
+        if request.model_spec.WhichOneof("version_choice") == "version":
+            v = request.model_spec.version.value
+            if v not in states:
+                raise ServingError("NOT_FOUND", f"Could not find version {v} of model {name}")
+            chosen = [states[v]]
+        else:
+            if not states:
+                raise ServingError("NOT_FOUND", f"Could not find any versions of model {name}")
+            chosen = [states[v] for v in sorted(states, reverse=True)]
+        for st in chosen:
+            entry = response.model_version_status.add()
+            entry.version = st.version
+            entry.state = st.state
+            entry.status.error_code = st.error_code
+            entry.status.error_message = st.error_message
+        return response
+
+    def available(self) -> bool:
+        """True once every configured model has its aspired versions AVAILABLE."""
+        return self.manager.all_available() and all(
+            any(s.state == AVAILABLE for s in vs.values()) for vs in self.manager.states.values())
+
+    def close(self) -> None:
+        self.manager.close()
+

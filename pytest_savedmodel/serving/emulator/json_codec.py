@@ -1,0 +1,462 @@
+"""TF Serving's JSON rules, both directions (facts from ``util/json_tensor.cc``; our own code).
+
+Parsing follows rapidjson as TF Serving configures it: NaN/Infinity tokens
+accepted, bytes after the top-level value ignored, the first of duplicate keys
+kept. Request values are typed by the *signature's* dtype. Floats in responses
+are printed with 6 significant digits, or 9 (float) / 17 (double) when 6 do not
+read back to the same value, then ``.0`` is appended to whole numbers; NaN and
+infinities become ``NaN``/``Infinity``/``-Infinity``; string outputs whose name
+ends in ``_bytes`` are written as ``{"b64": ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from pytest_savedmodel.serving.emulator.status import ServingError
+
+__all__ = ["dumps", "examples_input", "format_float", "parse_body", "predict_inputs", "tensor_json"]
+
+_DTYPE_NAMES = {1: "float", 2: "double", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string", 8: "complex64",
+                9: "int64", 10: "bool", 14: "bfloat16", 17: "uint16", 18: "complex128", 19: "half", 22: "uint32",
+                23: "uint64"}
+_INT_RANGES = {3: (-2**31, 2**31 - 1), 5: (-2**31, 2**31 - 1), 6: (-2**31, 2**31 - 1), 4: (-2**31, 2**31 - 1),
+               9: (-2**63, 2**63 - 1), 22: (0, 2**32 - 1), 23: (0, 2**64 - 1)}
+
+
+class _Token:
+    """A JSON number that was written as a decimal (rapidjson's IsDouble)."""
+
+
+def _invalid(message: str) -> ServingError:
+    return ServingError("INVALID_ARGUMENT", message)
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def parse_body(body: bytes, *, max_depth: int = 128) -> dict[str, Any]:
+    """The request body as a JSON object, with TF Serving's error wording."""
+    if not body:
+        raise _invalid("JSON Parse error: The document is empty")
+    text = body.decode("utf-8", errors="replace")
+    start = len(text) - len(text.lstrip())
+    if start == len(text):
+        raise _invalid("JSON Parse error: The document is empty")
+    decoder = json.JSONDecoder(object_pairs_hook=_first_wins)
+    try:
+        value, _end = decoder.raw_decode(text, start)  # bytes after the value are ignored, as rapidjson does
+    except json.JSONDecodeError as exc:
+        raise _invalid(f"JSON Parse error: {_reason(exc.msg)} at offset: {exc.pos}") from None
+    except RecursionError:
+        raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0") from None
+    if _depth(value, max_depth) > max_depth:
+        raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0")
+    if not isinstance(value, dict):
+        raise _invalid(f"JSON Value: {debug_string(value)} Is not object")
+    return value
+
+
+def _reason(msg: str) -> str:
+    # rapidjson's English messages for the common cases
+    if msg.startswith("Expecting value"):
+        return "Invalid value."
+    if msg.startswith("Expecting property name"):
+        return "Missing a name for object member."
+    if msg.startswith("Expecting ':'"):
+        return "Missing a colon after a name of object member."
+    if msg.startswith("Expecting ',' delimiter") or msg.startswith("Unterminated"):
+        return "Missing a comma or '}' after an object member."
+    return msg + "."
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "Null"
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def debug_string(value: Any) -> str:
+    """Compact JSON of ``value`` for error messages, cut at 256 bytes like TF Serving's."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    text = text.replace("NaN", "NaN").replace("Infinity", "Infinity")
+    return text[:256]
+
+
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _b64(value: Any) -> bytes:
+    if not _is_b64(value):
+        raise _invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid("Unable to base64 decode") from None
+
+
+def _type_error(value: Any, dtype: int) -> ServingError:
+    return _invalid(f"JSON Value: {debug_string(value)} Type: {json_type(value)} is not of expected type: "
+                    f"{_DTYPE_NAMES.get(dtype, str(dtype))}")
+
+
+def _scalar(value: Any, dtype: int) -> Any:
+    if isinstance(value, dict):
+        if dtype == 7:
+            return _b64(value)
+        raise _type_error(value, dtype)
+    if dtype in (1, 2):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(value, dtype)
+        if isinstance(value, int) and not -2**63 <= value < 2**64:
+            return float(value)
+        return value
+    if dtype == 7:
+        if not isinstance(value, str):
+            raise _type_error(value, dtype)
+        return value.encode("utf-8")
+    if dtype == 10:
+        if not isinstance(value, bool):
+            raise _type_error(value, dtype)
+        return value
+    if dtype in _INT_RANGES:
+        lo, hi = _INT_RANGES[dtype]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise _type_error(value, dtype)
+        return value
+    raise ServingError("UNIMPLEMENTED", f"Conversion of JSON Value: {debug_string(value)} to type: "
+                                        f"{_DTYPE_NAMES.get(dtype, str(dtype))}")
+
+
+def _dense_shape(value: Any) -> list[int]:
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) -> None:
+    if not isinstance(value, list):
+        if level != len(shape):
+            raise _invalid(f"JSON Value: {debug_string(value)} found at incorrect level: {level + 1} in the JSON DOM. "
+                           f"Expected at level: {len(shape)}")
+        out.append(_scalar(value, dtype))
+        return
+    if level >= len(shape):
+        raise _invalid(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+    if len(value) != shape[level]:
+        raise _invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: "
+                       f"{shape[level]}")
+    for v in value:
+        _fill(v, level + 1, shape, dtype, out)
+
+
+def _tensor(value: Any, dtype: int) -> tuple[list[int], list[Any]]:
+    shape = _dense_shape(value)
+    values: list[Any] = []
+    _fill(value, 0, shape, dtype, values)
+    return shape, values
+
+
+def _proto(dtype: int, shape: list[int], values: list[Any]) -> Any:
+    from tensorflow.core.framework import tensor_pb2
+
+    p = tensor_pb2.TensorProto(dtype=dtype)
+    p.tensor_shape.SetInParent()
+    for d in shape:
+        p.tensor_shape.dim.add(size=d)
+    field = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val", 6: "int_val",
+             7: "string_val", 9: "int64_val", 10: "bool_val", 22: "uint32_val", 23: "uint64_val"}[dtype]
+    getattr(p, field).extend(values)
+    return p
+
+
+def _status_text(err: ServingError) -> str:
+    return f"{err.code}: {err.message}"
+
+
+def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """``instances`` or ``inputs`` -> ("row"|"columnar", {alias: TensorProto}) typed by the signature."""
+    has_rows, has_cols = "instances" in doc, "inputs" in doc
+    if has_rows and has_cols:
+        raise _invalid(f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of 'inputs' or "
+                       f"'instances' keys to exist ")
+    names = sorted(input_dtypes)
+    if has_rows:
+        rows = doc["instances"]
+        if not isinstance(rows, list):
+            raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
+        if not rows:
+            raise _invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
+        return "row", _rows(rows, input_dtypes, names)
+    if has_cols:
+        value = doc["inputs"]
+        out = {}
+        if not isinstance(value, dict) or _is_b64(value):
+            if len(names) > 1:
+                raise _invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
+                               "required as per tensorinfo_map")
+            shape, vals = _tensor(value, input_dtypes[names[0]])
+            out[names[0]] = _proto(input_dtypes[names[0]], shape, vals)
+        else:
+            for name in names:
+                if name not in value:
+                    raise _invalid(f"Missing named input: {name} in 'inputs' object.")
+                shape, vals = _tensor(value[name], input_dtypes[name])
+                out[name] = _proto(input_dtypes[name], shape, vals)
+        return "columnar", out
+    raise _invalid("Missing 'inputs' or 'instances' key")
+
+
+def _rows(rows: list[Any], dtypes: dict[str, int], names: list[str]) -> dict[str, Any]:
+    first = rows[0]
+    if not isinstance(first, dict) and len(names) > 1:
+        raise _invalid("instances is a plain list, but expecting list of objects as multiple input tensors required "
+                       "as per tensorinfo_map")
+
+    def is_object(v: Any) -> bool:
+        return isinstance(v, dict) and not _is_b64(v)
+
+    objects = is_object(first)
+    shapes: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+    values: dict[str, list[Any]] = {n: [] for n in names}
+
+    def add(item: Any, name: str) -> None:
+        if name not in dtypes:
+            raise _invalid(f"JSON object: does not have named input: {name}")
+        shape, vals = _tensor(item, dtypes[name])
+        if name not in sizes:
+            sizes[name], shapes[name] = len(vals), shape
+        elif sizes[name] != len(vals):
+            raise _invalid(f"Expecting tensor size: {sizes[name]} but got: {len(vals)}")
+        elif shapes[name] != shape:
+            raise _invalid(f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: "
+                           f"[{','.join(map(str, shape))}]")
+        values[name].extend(vals)
+
+    for i, row in enumerate(rows):
+        if objects:
+            if not is_object(row):
+                raise _invalid(f"Expecting object but got list at item {i} of input list")
+            for key, item in row.items():
+                try:
+                    add(item, key)
+                except ServingError as err:
+                    raise _invalid(f"Failed to process element: {i} key: {key} of 'instances' list. Error: "
+                                   f"{_status_text(err)}") from None
+            if set(row) != set(names):
+                raise _invalid(f"Failed to process element: {i} of 'instances' list. JSON object: {debug_string(row)}"
+                               f" keys must be equal to: {','.join(names)}")
+        else:
+            if is_object(row):
+                raise _invalid(f"Expecting value/list but got object at item {i} of input list")
+            try:
+                add(row, names[0])
+            except ServingError as err:
+                raise _invalid(f"Failed to process element: {i} of 'instances' list. Error: {_status_text(err)}") \
+                    from None
+    return {n: _proto(dtypes[n], [len(rows), *shapes[n]], values[n]) for n in names if n in shapes}
+
+
+# ---------------------------------------------------------------------------- responses
+
+
+def format_float(value: float, *, double: bool = False) -> str:
+    """TF Serving's float printing: %g with 6 digits, 9/17 if that does not round-trip, then '.0'."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    text = f"{value:g}"
+    cast = float if double else np.float32
+    if cast(float(text)) != cast(value):
+        text = f"{value:.{17 if double else 9}g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text
+
+
+def _value_json(v: Any, kind: str, as_b64: bool) -> str:
+    if kind == "f":
+        return format_float(float(v))
+    if kind == "d":
+        return format_float(float(v), double=True)
+    if kind == "b":
+        return "true" if v else "false"
+    if kind == "s":
+        raw = v if isinstance(v, bytes) else str(v).encode()
+        if as_b64:
+            return '{"b64": ' + json.dumps(base64.b64encode(raw).decode()) + "}"
+        return json.dumps(raw.decode("utf-8", errors="replace"), ensure_ascii=False)
+    if kind == "i":
+        return str(int(v))
+    raise ServingError("INVALID_ARGUMENT", "Failed to write JSON value for tensor type")
+
+
+def _kind(arr: np.ndarray, name: str) -> str:
+    k = arr.dtype.kind
+    if k in "OSU":
+        return "s"
+    if k == "b":
+        return "b"
+    if k in "iu":
+        return "i"
+    if arr.dtype == np.float32:
+        return "f"
+    if arr.dtype == np.float64:
+        return "d"
+    raise ServingError("INVALID_ARGUMENT", f"Failed to write JSON value for tensor type: {arr.dtype.name}")
+
+
+def tensor_json(arr: np.ndarray, name: str) -> str:
+    """One output tensor as nested JSON lists (a bare value for a scalar)."""
+    kind, as_b64 = _kind(arr, name), arr.dtype.kind in "OSU" and name.endswith("_bytes")
+
+    def walk(a: np.ndarray) -> str:
+        if a.ndim == 0:
+            return _value_json(a.item() if kind != "s" else a[()], kind, as_b64)
+        return "[" + ", ".join(walk(x) for x in a) + "]"
+
+    return walk(np.asarray(arr))
+
+
+def predict_response(outputs: dict[str, np.ndarray], fmt: str) -> str:
+    """``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar), as TF Serving writes them."""
+    names = list(outputs)
+    if fmt == "columnar":
+        if len(names) == 1:
+            return '{"outputs": ' + tensor_json(outputs[names[0]], names[0]) + "}"
+        body = ", ".join(json.dumps(n) + ": " + tensor_json(outputs[n], n) for n in names)
+        return '{"outputs": {' + body + "}}"
+    batch = -1
+    for n in names:
+        if outputs[n].ndim == 0:
+            raise _invalid(f"Tensor name: {n} has no shape information ")
+        if batch >= 0 and outputs[n].shape[0] != batch:
+            raise _invalid(f"Tensor name: {n} has inconsistent batch size: {outputs[n].shape[0]} expecting: {batch}")
+        batch = outputs[n].shape[0]
+    if len(names) == 1:
+        return '{"predictions": ' + tensor_json(outputs[names[0]], names[0]) + "}"
+    rows = ["{" + ", ".join(json.dumps(n) + ": " + tensor_json(outputs[n][i], n) for n in names) + "}"
+            for i in range(batch)]
+    return '{"predictions": [' + ", ".join(rows) + "]}"
+
+
+def dumps(value: Any) -> str:
+    """Plain JSON for status/metadata/error bodies."""
+    return json.dumps(value, indent=4, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------- classify / regress
+
+
+def _feature(name: str, content: Any, feature: Any) -> None:
+    values = content if isinstance(content, list) else [content]
+    kind: str | None = None
+
+    def need(k: str) -> None:
+        nonlocal kind
+        if kind is not None and kind != k:
+            raise _invalid(f"Unexpected element type in feature: {name} expecting type: {kind}")
+        kind = k
+
+    for v in values:
+        if v is None or isinstance(v, list) or (isinstance(v, dict) and not _is_b64(v)):
+            raise _invalid(f"Feature: {name} has element with unexpected JSON type: {json_type(v)}")
+        if isinstance(v, bool):
+            need("int64")
+            feature.int64_list.value.append(1 if v else 0)
+        elif isinstance(v, dict):
+            need("bytes")
+            feature.bytes_list.value.append(_b64(v))
+        elif isinstance(v, str):
+            need("bytes")
+            feature.bytes_list.value.append(v.encode("utf-8"))
+        elif isinstance(v, float) or (isinstance(v, int) and not -2**63 <= v < 2**64):
+            need("float")
+            feature.float_list.value.append(float(v))
+        else:
+            need("int64")
+            if v >= 2**63:
+                raise _invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+            feature.int64_list.value.append(int(v))
+    if kind is None:
+        feature.SetInParent()
+
+
+def _example(value: Any, target: Any) -> None:
+    if not isinstance(value, dict):
+        raise _invalid(f"Example must be JSON object but got JSON {json_type(value)}")
+    for name, content in value.items():
+        _feature(name, content, target.features.feature[name])
+
+
+def examples_input(doc: dict[str, Any], request: Any) -> None:
+    """Fill ``request.input`` (example_list or example_list_with_context) from a classify/regress body."""
+    has_context = "context" in doc
+    if has_context:
+        _example(doc["context"], request.input.example_list_with_context.context)
+    if "examples" not in doc:
+        raise _invalid(f"JSON Value: {debug_string(doc)} When method is classify, key 'examples' is expected and "
+                       f"was not found")
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise _invalid(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
+    for ex in examples:
+        target = (request.input.example_list_with_context.examples.add() if has_context
+                  else request.input.example_list.examples.add())
+        _example(ex, target)
+
+
+def classify_response(result: Any) -> str:
+    rows = []
+    for c in result.classifications:
+        rows.append("[" + ", ".join("[" + json.dumps(cl.label, ensure_ascii=False) + ", " +
+                                    format_float(cl.score) + "]" for cl in c.classes) + "]")
+    return '{"results": [' + ", ".join(rows) + "]}"
+
+
+def regress_response(result: Any) -> str:
+    return '{"results": [' + ", ".join(format_float(r.value) for r in result.regressions) + "]}"

@@ -1,0 +1,259 @@
+"""TF Serving's REST API over real HTTP (stdlib server, one thread per request).
+
+Routes, as TF Serving matches them (case-insensitive):
+
+* ``POST /v1/models/NAME[/versions/N | /labels/L]:predict|:classify|:regress``
+* ``GET  /v1/models/NAME[/versions/N | /labels/L][/metadata]``
+* ``OPTIONS`` anything: CORS preflight.
+
+Anything else under ``/v1/`` is a 400 "Malformed request"; outside ``/v1/`` a
+plain-text 404. Every ``/v1`` response is JSON, errors as ``{"error": ...}``
+with the HTTP status TF Serving maps the error code to. Bodies larger than
+``--max_request_bytes`` are refused with 413 before they are read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pytest_savedmodel.serving.emulator import json_codec as J
+from pytest_savedmodel.serving.emulator.core import ServerCore, proto_to_ndarray
+from pytest_savedmodel.serving.emulator.status import ServingError
+
+__all__ = ["RestServer", "start_rest_server"]
+
+_POST = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)", re.I)
+_GET = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?", re.I)
+
+
+def _pb() -> Any:
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import (
+        classification_pb2,
+        get_model_metadata_pb2,
+        get_model_status_pb2,
+        predict_pb2,
+        regression_pb2,
+    )
+
+    return (json_format, predict_pb2, classification_pb2, regression_pb2, get_model_metadata_pb2,
+            get_model_status_pb2)
+
+
+class _Api:
+    """REST request -> protobuf request -> core -> JSON text (or ServingError)."""
+
+    def __init__(self, core: ServerCore, max_depth: int) -> None:
+        self.core = core
+        self.max_depth = max_depth
+
+    @staticmethod
+    def _spec(target: Any, name: str, version: str | None, label: str | None) -> None:
+        target.name = urllib.parse.unquote(name)
+        if version:
+            try:
+                target.version.value = int(version)
+            except (ValueError, OverflowError):
+                raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {version} to numeric.") from None
+            if not -2**63 <= int(version) < 2**63:
+                raise ServingError("INVALID_ARGUMENT", f"Failed to convert version: {version} to numeric.")
+        if label:
+            target.version_label = urllib.parse.unquote(label)
+
+    def handle(self, method: str, path: str, body: bytes) -> str:
+        malformed = ServingError("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
+        if method == "POST":
+            m = _POST.fullmatch(path)
+            if not m:
+                raise malformed
+            name, version, label, verb = m.groups()
+            handler = {"predict": self.predict, "classify": self.classify, "regress": self.regress}[verb.lower()]
+            return handler(name, version, label, body)
+        if method == "GET":
+            m = _GET.fullmatch(path)
+            if not m:
+                raise malformed
+            name, version, label, sub = m.groups()
+            if not name:
+                raise ServingError("INVALID_ARGUMENT", "Missing model name in request.")
+            return self.metadata(name, version, label) if sub else self.status(name, version, label)
+        raise malformed
+
+    def predict(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
+        _, predict_pb2, *_ = _pb()
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, name, version, label)
+        doc = J.parse_body(body, max_depth=self.max_depth)
+        if "signature_name" in doc:
+            if not isinstance(doc["signature_name"], str):
+                raise ServingError("INVALID_ARGUMENT", f"JSON Value: {J.debug_string(doc)} not formatted correctly. "
+                                                       f"'signature_name' key must be a string value.")
+            request.model_spec.signature_name = doc["signature_name"]
+        servable = self.core.manager.resolve(request.model_spec)
+        signame = request.model_spec.signature_name or "serving_default"
+        sig = servable.signature_def(signame)
+        if sig is None:
+            raise ServingError("INVALID_ARGUMENT", f'Serving signature name: "{signame}" not found in signature def')
+        if not sig.inputs:
+            raise ServingError("INVALID_ARGUMENT", f"Failed to get input map for signature: "
+                                                   f"{request.model_spec.signature_name or 'DEFAULT'}")
+        fmt, tensors = J.predict_inputs(doc, {k: v.dtype for k, v in sig.inputs.items()})
+        for alias, proto in tensors.items():
+            request.inputs[alias].CopyFrom(proto)
+        response = self.core.predict(request)
+        outputs = {k: proto_to_ndarray(k, v) for k, v in sorted(response.outputs.items())}
+        return J.predict_response(outputs, fmt)
+
+    def _examples(self, kind: str, name: str, version: str | None, label: str | None, body: bytes) -> Any:
+        _, _, classification_pb2, regression_pb2, *_ = _pb()
+        request = (classification_pb2.ClassificationRequest() if kind == "classify"
+                   else regression_pb2.RegressionRequest())
+        self._spec(request.model_spec, name, version, label)
+        doc = J.parse_body(body, max_depth=self.max_depth)
+        if "signature_name" in doc:
+            if not isinstance(doc["signature_name"], str):
+                raise ServingError("INVALID_ARGUMENT", f"JSON Value: {J.debug_string(doc)} not formatted correctly. "
+                                                       f"'signature_name' key must be a string value.")
+            request.model_spec.signature_name = doc["signature_name"]
+        J.examples_input(doc, request)
+        return request
+
+    def classify(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
+        response = self.core.classify(self._examples("classify", name, version, label, body))
+        return J.classify_response(response.result)
+
+    def regress(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
+        response = self.core.regress(self._examples("regress", name, version, label, body))
+        return J.regress_response(response.result)
+
+    def status(self, name: str, version: str | None, label: str | None) -> str:
+        json_format, *_, status_pb2 = _pb()
+        request = status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec, name, version, label)
+        response = self.core.get_model_status(request)
+        return str(json_format.MessageToJson(response, preserving_proto_field_name=True,
+                                             always_print_fields_with_no_presence=True, indent=1))
+
+    def metadata(self, name: str, version: str | None, label: str | None) -> str:
+        json_format, _, _, _, metadata_pb2, _ = _pb()
+        request = metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec, name, version, label)
+        response = self.core.get_model_metadata(request)
+        sig_map = metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+        opts = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True, "indent": 1}
+        spec_json = str(json_format.MessageToJson(response.model_spec, **opts))
+        sig_json = str(json_format.MessageToJson(sig_map, **opts))
+        return '{\n"model_spec":' + spec_json + ',\n"metadata": {"signature_def": ' + sig_json + "}\n}\n"
+
+
+def _make_handler(api: _Api, *, enable_cors: bool, max_body: int) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "TensorFlow-Serving-emulator"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # requests are not logged (TF Serving logs them only at VLOG 1)
+
+        def _send(self, status: int, text: str, *, json_body: bool = True) -> None:
+            data = text.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if json_body else "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            if enable_cors:
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Methods", "POST, GET")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> bytes | None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > max_body:
+                self.close_connection = True
+                self._send(413, J.dumps({"error": f"Request body of {length} bytes is larger than the "
+                                                  f"{max_body} bytes this server accepts (--max_request_bytes)"}))
+                return None
+            data = self.rfile.read(length) if length else b""
+            if self.headers.get("Content-Encoding", "").lower() == "gzip":
+                try:
+                    with gzip.GzipFile(fileobj=__import__("io").BytesIO(data)) as f:
+                        data = f.read(max_body + 1)
+                except (OSError, EOFError):
+                    data = b""
+                if len(data) > max_body:
+                    self._send(413, J.dumps({"error": "Decompressed request body is too large"}))
+                    return None
+            return data
+
+        def _dispatch(self, method: str) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            body = self._body() if method in ("POST", "PUT") or self.headers.get("Content-Length") else b""
+            if body is None:
+                return
+            if method == "OPTIONS":
+                origin = self.headers.get("Origin", "")
+                if re.search(r"https?://", origin):
+                    self._send(200, "")
+                else:
+                    self._send(400, J.dumps({"error": "Origin header is missing in CORS preflight"}))
+                return
+            if not re.match(r"/v1/", path, re.I):
+                self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", json_body=False)
+                return
+            try:
+                text = api.handle(method, path, body)
+                self._send(200, text)
+            except ServingError as exc:
+                self._send(exc.http_status, J.dumps({"error": exc.message}))
+            except Exception as exc:  # a bug of ours must not kill the server
+                self._send(500, J.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def do_PUT(self) -> None:
+            self._dispatch("PUT")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
+        def do_OPTIONS(self) -> None:
+            self._dispatch("OPTIONS")
+
+    return Handler
+
+
+class RestServer:
+    """A running REST server: ``.port``, ``.shutdown()``."""
+
+    def __init__(self, httpd: ThreadingHTTPServer) -> None:
+        self.httpd = httpd
+        self.port = httpd.server_address[1]
+        self.thread = threading.Thread(target=httpd.serve_forever, name="tfs-emulator-rest", daemon=True)
+        self.thread.start()
+
+    def shutdown(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def start_rest_server(core: ServerCore, *, host: str, port: int, timeout_ms: int = 30000, enable_cors: bool = False,
+                      max_body_bytes: int = 64 * 1024 * 1024, max_depth: int = 128) -> RestServer:
+    """Serve TF Serving's REST API for ``core`` on ``host:port`` in background threads."""
+    handler = _make_handler(_Api(core, max_depth), enable_cors=enable_cors, max_body=max_body_bytes)
+    ThreadingHTTPServer.daemon_threads = True
+    httpd = ThreadingHTTPServer((host, port), handler)
+    httpd.timeout = timeout_ms / 1000
+    return RestServer(httpd)

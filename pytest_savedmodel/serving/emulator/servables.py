@@ -1,0 +1,256 @@
+"""Model configs, version policies and loaded servables, following TF Serving's ServerCore.
+
+* Every child of a base path whose name parses as an int64 is a version
+  (``00000123`` is 123); other names are ignored; the first of two names with
+  the same number wins.
+* Policies: ``latest {num_versions}`` (default 1), ``all {}``, ``specific {versions}``.
+* Each aspired version is loaded with the TF1 session loader into its own Graph
+  and Session; a failed load is retried ``max_num_load_retries`` times and then
+  stays visible as END with its error, as GetModelStatus shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_savedmodel.serving.emulator.status import ServingError, from_tf_error
+
+__all__ = ["ModelConfig", "ModelManager", "Servable", "VersionState", "configs_from_file"]
+
+log = logging.getLogger("tfs-emulator")
+
+START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
+
+
+@dataclass
+class ModelConfig:
+    """One entry of a ModelServerConfig."""
+
+    name: str
+    base_path: str
+    policy: tuple[str, Any] = ("latest", 1)
+    labels: dict[str, int] = field(default_factory=dict)
+    platform: str = "tensorflow"
+
+
+def configs_from_file(path: str) -> list[ModelConfig]:
+    """Read a text-format ModelServerConfig; TF Serving's wording on failure."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    try:
+        text = Path(path).read_text()
+        proto = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    except (OSError, text_format.ParseError) as exc:
+        log.error("Error parsing text-format tensorflow.serving.ModelServerConfig: %s", exc)
+        raise ServingError("INVALID_ARGUMENT", f"Invalid protobuf file: '{path}'") from None
+    if proto.WhichOneof("config") != "model_config_list":
+        raise ServingError("INVALID_ARGUMENT", "ServerModelConfig type not supported: only model_config_list is")
+    configs = []
+    for c in proto.model_config_list.config:
+        kind = c.model_version_policy.WhichOneof("policy_choice")
+        policy: tuple[str, Any] = ("latest", 1)
+        if kind == "latest":
+            policy = ("latest", c.model_version_policy.latest.num_versions or 1)
+        elif kind == "all":
+            policy = ("all", None)
+        elif kind == "specific":
+            policy = ("specific", frozenset(c.model_version_policy.specific.versions))
+        configs.append(ModelConfig(c.name, c.base_path, policy, dict(c.version_labels), c.model_platform or
+                                   "tensorflow"))
+    return configs
+
+
+def validate_configs(configs: list[ModelConfig]) -> None:
+    """Unique names, absolute base paths, the tensorflow platform."""
+    seen: set[str] = set()
+    for c in configs:
+        if c.name in seen:
+            raise ServingError("INVALID_ARGUMENT", f"Illegal to list model {c.name} multiple times in config list")
+        seen.add(c.name)
+        if not (c.base_path.startswith("/") or "://" in c.base_path):
+            raise ServingError("INVALID_ARGUMENT", f"Expected model {c.name} to have an absolute path or URI; got "
+                                                   f"base_path()={c.base_path}")
+        if c.platform != "tensorflow":
+            raise ServingError("INVALID_ARGUMENT", f"Model {c.name} requests unsupported platform {c.platform}")
+
+
+@dataclass
+class VersionState:
+    """What GetModelStatus reports for one version."""
+
+    version: int
+    state: int = START
+    error_code: int = 0
+    error_message: str = ""
+
+
+class Servable:
+    """One loaded version: its Graph, Session and MetaGraphDef."""
+
+    def __init__(self, name: str, version: int, path: Path, tags: list[str]) -> None:
+        from pytest_savedmodel._lazy import import_tf
+
+        tf = import_tf()
+        self.name, self.version, self.path = name, version, path
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            self.meta_graph_def = tf.compat.v1.saved_model.loader.load(self.session, tags, str(path))
+        self._outputs: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def signature_def(self, name: str) -> Any | None:
+        return self.meta_graph_def.signature_def.get(name) if name in self.meta_graph_def.signature_def else None
+
+    def run(self, feeds: dict[str, Any], fetches: list[str]) -> list[Any]:
+        """Feed tensors as the C++ server does: no static-shape checks, no dtype casts."""
+        get = self.graph.get_tensor_by_name
+        try:
+            feed_map = {get(n)._as_tf_output(): v for n, v in feeds.items()}
+            fetch_list = [get(n)._as_tf_output() for n in fetches]
+        except (KeyError, ValueError) as exc:
+            raise ServingError("INVALID_ARGUMENT", str(exc)) from None
+        import tensorflow as tf
+
+        try:
+            return list(self.session._call_tf_sessionrun(None, feed_map, fetch_list, [], None))
+        except tf.errors.OpError as exc:
+            raise from_tf_error(exc) from None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _versions_on_disk(base: str, name: str) -> dict[int, Path]:
+    root = Path(base)
+    if not root.is_dir():
+        log.error("Could not find base path %s for servable %s", base, name)
+        return {}
+    found: dict[int, Path] = {}
+    for child in sorted(root.iterdir()):
+        if child.name.isdigit() and child.is_dir() and int(child.name) < 2**63:
+            v = int(child.name)
+            if v in found:
+                log.warning("Multiple versions found for %s version %d; ignoring %s", name, v, child)
+                continue
+            found[v] = child
+    if not found:
+        log.warning("No versions of servable %s found under base path %s. Did you forget to name your leaf "
+                    "directory as a number (eg. '/1/')?", name, base)
+    return found
+
+
+class ModelManager:
+    """Loads aspired versions and answers which servable a request means."""
+
+    def __init__(self, configs: list[ModelConfig], *, tags: list[str], max_retries: int = 5,
+                 retry_interval_s: float = 60.0) -> None:
+        self.configs = {c.name: c for c in configs}
+        self.tags = tags
+        self.max_retries = max_retries
+        self.retry_interval_s = retry_interval_s
+        self.servables: dict[tuple[str, int], Servable] = {}
+        self.states: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
+        self.lock = threading.RLock()
+
+    def aspired(self, config: ModelConfig) -> dict[int, Path]:
+        on_disk = _versions_on_disk(config.base_path, config.name)
+        kind, arg = config.policy
+        if kind == "all":
+            return on_disk
+        if kind == "specific":
+            return {v: p for v, p in on_disk.items() if v in arg}
+        return {v: on_disk[v] for v in sorted(on_disk)[-int(arg):]}
+
+    def _load(self, name: str, version: int, path: Path) -> None:
+        state = self.states[name].setdefault(version, VersionState(version))
+        state.state = LOADING
+        for attempt in range(self.max_retries + 1):
+            try:
+                servable = Servable(name, version, path, self.tags)
+            except Exception as exc:  # TF raises many kinds; all end the load the same way
+                err = from_tf_error(exc) if hasattr(exc, "error_code") else ServingError("UNKNOWN", str(exc))
+                log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, err.message)
+                if attempt < self.max_retries:
+                    time.sleep(self.retry_interval_s)
+                    continue
+                state.state, state.error_code, state.error_message = END, _code_number(err.code), err.message
+                return
+            with self.lock:
+                self.servables[(name, version)] = servable
+                state.state, state.error_code, state.error_message = AVAILABLE, 0, ""
+            log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+            return
+
+    def poll(self) -> None:
+        """Bring loaded versions in line with the aspired ones (load new first, then unload old)."""
+        for config in list(self.configs.values()):
+            want = self.aspired(config)
+            for version, path in sorted(want.items()):
+                st = self.states[config.name].get(version)
+                if st is None or (st.state == END and not st.error_message and (config.name, version) not in
+                                  self.servables):
+                    self._load(config.name, version, path)
+            for (name, version) in list(self.servables):
+                if name == config.name and version not in want:
+                    with self.lock:
+                        servable = self.servables.pop((name, version))
+                    self.states[name][version].state = END
+                    servable.close()
+
+    def failures(self) -> list[tuple[str, int, str]]:
+        return [(n, v, s.error_message) for n, vs in self.states.items() for v, s in vs.items()
+                if s.state == END and s.error_message]
+
+    def all_available(self) -> bool:
+        for config in self.configs.values():
+            states = self.states[config.name]
+            if not states or any(s.state != AVAILABLE for s in states.values() if not s.error_message):
+                return False
+        return True
+
+    def resolve(self, model_spec: Any, *, has_spec: bool = True) -> Servable:
+        """The servable a request's ModelSpec names, with TF Serving's error wording."""
+        if not has_spec:
+            raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
+        name = model_spec.name
+        if not name:
+            raise ServingError("INVALID_ARGUMENT", "ModelSpec has no name specified.")
+        with self.lock:
+            loaded = sorted(v for (n, v) in self.servables if n == name)
+            choice = model_spec.WhichOneof("version_choice")
+            if choice == "version":
+                version = model_spec.version.value
+                if version not in loaded:
+                    raise ServingError("NOT_FOUND", f"Servable not found for request: Specific({name}, {version})")
+                return self.servables[(name, version)]
+            if choice == "version_label":
+                label = model_spec.version_label
+                config = self.configs.get(name)
+                if config is None or label not in config.labels:
+                    raise ServingError("INVALID_ARGUMENT", f"Unrecognized servable version label: {label}")
+                version = config.labels[label]
+                if version not in loaded:
+                    raise ServingError("NOT_FOUND", f"Servable not found for request: Specific({name}, {version})")
+                return self.servables[(name, version)]
+            if not loaded:
+                raise ServingError("NOT_FOUND", f"Servable not found for request: Latest({name})")
+            return self.servables[(name, loaded[-1])]
+
+    def close(self) -> None:
+        with self.lock:
+            for s in self.servables.values():
+                s.close()
+            self.servables.clear()
+
+
+def _code_number(code: str) -> int:
+    from pytest_savedmodel.serving.emulator.status import CODE_NUMBERS
+
+    return CODE_NUMBERS.get(code, 2)
