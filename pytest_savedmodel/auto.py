@@ -59,6 +59,18 @@ class PlannedCheck:
         return "::".join((self.collector, *self.path))
 
 
+def _example_method(sig: SignatureSpec) -> str | None:
+    """``classify``/``regress`` when TF Serving's Classify/Regress APIs can call ``sig`` (by structure)."""
+    if sig.parse_spec is None or set(sig.inputs) != {"inputs"}:
+        return None
+    outs = set(sig.outputs)
+    if outs and outs <= {"classes", "scores"}:
+        return "classify"
+    if outs == {"outputs"}:
+        return "regress"
+    return None
+
+
 class AutoSuite:
     """Plans and runs the automatic checks for the models in ``settings``."""
 
@@ -66,6 +78,9 @@ class AutoSuite:
         self.settings = settings
         self.tolerance = Tolerance(settings.rtol, settings.atol)
         self._runners: dict[tuple[str, str, str], Runner] = {}
+        self._server: Any = None
+        self._server_error: BaseException | None = None
+        self._server_dir: str | None = None
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
         self.exports = self._locate()
 
@@ -135,6 +150,64 @@ class AutoSuite:
         for r in self._runners.values():
             r.close()
         self._runners.clear()
+        if self._server is not None:
+            self._server.stop()
+        if self._server_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._server_dir, ignore_errors=True)
+            self._server_dir = None
+
+    # ------------------------------------------------------------------ served paths
+    @property
+    def serves(self) -> bool:
+        return self.settings.server.strip().lower() != "none" and self._want("parity")
+
+    @staticmethod
+    def server_name(export: Export) -> str:
+        return export.model if export.role == "savedmodel" else f"{export.model}-{export.role}"
+
+    def server(self) -> Any:
+        """The session's TF Serving, started on first use (one start attempt; its error is kept)."""
+        if self._server_error is not None:
+            raise self._server_error
+        if self._server is None:
+            import tempfile
+            from pathlib import Path
+
+            from pytest_savedmodel.serving.launcher import ModelServer, ServedModel
+
+            models = [ServedModel(self.server_name(e), e.ref.path, e.ref.version if e.ref.version is not None else 1)
+                      for e in self.exports if e.ref is not None and e.error is None]
+            self._server_dir = tempfile.mkdtemp(prefix="savedmodel-server-")
+            try:
+                server = ModelServer.create(self.settings.server, models=models, log_dir=Path(self._server_dir),
+                                            startup_timeout=self.settings.server_timeout,
+                                            tags=tuple(sorted(self.settings.tags)))
+                self._server = server.start()
+            except BaseException as exc:
+                self._server_error = exc
+                raise
+        return self._server
+
+    def served_runner(self, export: Export, sig: SignatureSpec, kind: str, method: str = "predict") -> Runner:
+        key = (export.collector, sig.key, f"{kind}-{method}")
+        if key not in self._runners:
+            server = self.server()
+            version = export.ref.version if export.ref and export.ref.version is not None else 1
+            name = self.server_name(export)
+            if kind == "grpc":
+                from pytest_savedmodel.runners.grpc import GrpcRunner
+
+                self._runners[key] = GrpcRunner(sig, target=server.grpc_target, model_name=name, version=version,
+                                                method=method)
+            else:
+                from pytest_savedmodel.runners.rest import RestRunner
+
+                fmt = "row" if C.supports_batching(sig) else "columnar"
+                self._runners[key] = RestRunner(sig, base_url=server.rest_url, model_name=name, version=version,
+                                                method=method, format=fmt)
+        return self._runners[key]
 
     def signature_for_generation(self, export: Export, sig: SignatureSpec) -> SignatureSpec:
         """``sig`` with unknown-rank inputs made concrete (probed once per signature)."""
@@ -216,6 +289,20 @@ class AutoSuite:
                 yield PlannedCheck(col, (key, check), check, self._dynamic(export, sig, check), info)
         if self._want("batch") and C.supports_batching(sig):
             yield PlannedCheck(col, (key, "batch"), "batch", self._dynamic(export, sig, "batch"), info)
+        if self.serves and all(t.dtype.is_data for t in sig.inputs.values()):
+            left = "raw" if export.role == "savedmodel" else export.role
+            for kind in ("grpc", "rest"):
+                if kind == "rest" and not sig.inputs:
+                    continue  # TF Serving's REST API cannot call a signature without inputs
+                pair = f"{left}~{kind}"
+                yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity", self._served(export, sig, kind),
+                                   {**info, "pair": pair})
+            method = _example_method(sig)
+            if method is not None:
+                for kind in ("grpc", "rest"):
+                    pair = f"parsing~{kind}-{method}"
+                    yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity",
+                                       self._served(export, sig, kind, method), {**info, "pair": pair})
 
     def _dynamic(self, export: Export, sig: SignatureSpec, check: str) -> Callable[[C.Stats], None]:
         def run(stats: C.Stats) -> None:
@@ -240,6 +327,35 @@ class AutoSuite:
             min_batch = 2 if check == "batch" else 1
             C.run_property(body, self.strategy(gen_sig, min_batch=min_batch), stats=stats,
                            digest=f"{export.collector}::{sig.key}::{check}", max_examples=self.settings.examples)
+
+        return run
+
+    def _served(self, export: Export, sig: SignatureSpec, kind: str,
+                method: str = "predict") -> Callable[[C.Stats], None]:
+        def run(stats: C.Stats) -> None:
+            right = self.served_runner(export, sig, kind, method)
+            if method == "predict":
+                left = self.runner(export, sig, "raw")
+                gen_sig = self.signature_for_generation(export, sig)
+                strategy = self.strategy(gen_sig) if sig.inputs else None
+            else:
+                from hypothesis import strategies as st
+
+                from pytest_savedmodel.strategies import example_features
+
+                assert sig.parse_spec is not None
+                left = self.runner(export, sig, "parsing")
+                strategy = example_features(sig.parse_spec, batch_size=st.integers(1, self.settings.max_batch))
+
+            def body(features: Features) -> None:
+                C.check_parity(left, right, features, tolerance=self.tolerance, stats=stats)
+
+            if strategy is None:
+                stats.examples = 1
+                body({})
+                return
+            C.run_property(body, strategy, stats=stats, max_examples=self.settings.examples,
+                           digest=f"{export.collector}::{sig.key}::{kind}-{method}")
 
         return run
 

@@ -60,9 +60,9 @@ OPTIONS = [
     Option("--savedmodel-examples", "generated examples per check (default: the Hypothesis profile's "
            "max_examples).", metavar="N", kind="int"),
     Option("--savedmodel-max-batch", "largest generated batch (default: 4).", 4, metavar="N", kind="int"),
-    Option("--savedmodel-rtol", "relative tolerance for float outputs (default: 1e-5).", 1e-5, metavar="X",
+    Option("--savedmodel-rtol", "relative tolerance for float outputs (default: 1e-4).", 1e-4, metavar="X",
            kind="float"),
-    Option("--savedmodel-atol", "absolute tolerance for float outputs (default: 1e-6).", 1e-6, metavar="X",
+    Option("--savedmodel-atol", "absolute tolerance for float outputs (default: 1e-5).", 1e-5, metavar="X",
            kind="float"),
     Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
            "number, a JSON list or a string). Repeatable.", metavar="KEY=VALUE", multiple=True),
@@ -131,8 +131,8 @@ class Settings:
     checks: frozenset[str] = frozenset(CHECKS)
     examples: int | None = None
     max_batch: int = 4
-    rtol: float = 1e-5
-    atol: float = 1e-6
+    rtol: float = 1e-4
+    atol: float = 1e-5
     training_defaults: dict[str, Any] = field(default_factory=dict)
     server: str = "auto"
     server_timeout: float = 60.0

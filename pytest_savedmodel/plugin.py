@@ -134,6 +134,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "savedmodel summary")
     for line in format_table(list(rows.values())):
         terminalreporter.write_line(line)
+    suite = config.stash.get(SUITE_KEY, None)
+    server = getattr(suite, "_server", None)
+    if server is not None:
+        terminalreporter.write_line(f"served paths answered by: {server.describe()} "
+                                    f"(AVAILABLE after {server.ready_seconds:.1f} s)")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -141,6 +146,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     suite = config.stash.get(SUITE_KEY, None)
     if suite is not None:
         suite.close()
+    if "pytest_savedmodel.serving.launcher" in __import__("sys").modules:
+        from pytest_savedmodel.serving.launcher import stop_all
+
+        stop_all()  # safety net: no server outlives the session
     collector = config.stash.get(ROWS_KEY, None)
     settings = config.stash.get(SETTINGS_KEY, None)
     if collector is None or settings is None or not settings.reports or hasattr(config, "workerinput"):

@@ -17,6 +17,18 @@ def header_lines(suite: AutoSuite) -> list[str]:
     from pytest_savedmodel import __version__
 
     lines = [f"savedmodel: pytest-savedmodel {__version__}, TensorFlow {tf_version()}"]
+    mode = suite.settings.server
+    if suite.serves:
+        import shutil
+
+        resolved = mode
+        if mode.strip().lower() == "auto":
+            found = shutil.which("tensorflow_model_server")
+            resolved = f"auto: tensorflow_model_server at {found}" if found else \
+                "auto: built-in emulator (tensorflow_model_server is not on PATH)"
+        lines.append(f"  served paths: --savedmodel-server={resolved} (started on first use)")
+    else:
+        lines.append("  served paths: off (--savedmodel-server=none)")
     for export in suite.exports:
         if export.ref is not None:
             v = f" version {export.ref.version}" if export.ref.version is not None else ""

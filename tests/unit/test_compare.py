@@ -59,7 +59,7 @@ def test_assert_parity_message_names_runners_output_errors_row_and_inputs() -> N
     assert "raw and grpc disagree" in text
     assert "output 'y': 1 of 3 elements differ; max abs error 0.5, max rel error 0.2" in text
     assert "(rtol=1e-06, atol=0)" in text
-    assert "worst at index [1, 0]: raw=2.0 grpc=2.5" in text
+    assert "worst element at index [1, 0]: raw=2.0 grpc=2.5" in text
     assert "inputs of row 1: {'x': 2.0}" in text
     exc = info.value
     assert exc.output == "y" and exc.runners == ("raw", "grpc") and exc.max_abs == pytest.approx(0.5)
@@ -69,3 +69,12 @@ def test_assert_parity_message_names_runners_output_errors_row_and_inputs() -> N
 def test_missing_output_named() -> None:
     with pytest.raises(ParityMismatch, match="output 'z': missing from right"):
         assert_parity({"z": np.zeros(1)}, {}, outputs=["z"])
+
+
+def test_worst_element_is_the_one_that_breaks_the_tolerance_most() -> None:
+    # a large value with a larger absolute error but within rtol, and a small one far outside it
+    a = {"y": np.array([1000.0, 0.001])}
+    b = {"y": np.array([1000.05, 0.002])}
+    r = compare_outputs(a, b, tolerance=Tolerance(1e-4, 1e-5))
+    assert not r.ok and r.diffs[0].worst_index == (1,) and r.diffs[0].mismatched == 1
+    assert r.diffs[0].max_abs == pytest.approx(0.05)

@@ -352,10 +352,12 @@ def tensor_json(arr: np.ndarray, name: str) -> str:
     """One output tensor as nested JSON lists (a bare value for a scalar)."""
     kind, as_b64 = _kind(arr, name), arr.dtype.kind in "OSU" and name.endswith("_bytes")
 
-    def walk(a: np.ndarray) -> str:
+    def walk(a: Any) -> str:
+        if not isinstance(a, np.ndarray):  # an element of an object (string) array
+            return _value_json(a, kind, as_b64)
         if a.ndim == 0:
             return _value_json(a.item() if kind != "s" else a[()], kind, as_b64)
-        return "[" + ", ".join(walk(x) for x in a) + "]"
+        return "[" + ", ".join(walk(a[i]) for i in range(a.shape[0])) + "]"
 
     return walk(np.asarray(arr))
 
