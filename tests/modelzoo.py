@@ -106,3 +106,18 @@ def iris_pair(base: Path, *, parsing_default: Mapping[str, float] | None = None,
     parsing = m.export_parsing(base / "parsing" / "1", w, feature_defaults=parsing_default,
                                feature_dtypes=parsing_dtypes).parent
     return raw, parsing
+
+
+def wire_types(base: Path) -> Path:
+    """Identity outputs for float32, float64, int64, bool and strings (one ``_bytes`` output): the JSON rules."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        f = tf.compat.v1.placeholder(tf.float32, [None], name="f")
+        d = tf.compat.v1.placeholder(tf.float64, [None], name="d")
+        i = tf.compat.v1.placeholder(tf.int64, [None], name="i")
+        b = tf.compat.v1.placeholder(tf.bool, [None], name="b")
+        s = tf.compat.v1.placeholder(tf.string, [None], name="s")
+        outs = {"f": tf.identity(f, "f_out"), "d": tf.identity(d, "d_out"), "i": tf.identity(i, "i_out"),
+                "b": tf.identity(b, "b_out"), "s": tf.identity(s, "s_out"), "s_bytes": tf.identity(s, "sb_out")}
+        return {"f": f, "d": d, "i": i, "b": b, "s": s}, outs
+
+    return build(base, g)

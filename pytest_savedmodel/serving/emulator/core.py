@@ -283,10 +283,12 @@ class ServerCore:
                 plans.append((task, name, sig, *self._regress_io(sig)))
             else:
                 raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
-        if len({p[3] for p in plans}) > 1:
-            raise ServingError("INVALID_ARGUMENT", "Input tensor must be the same for all Signatures.")
-        all_outs = sorted({o for p in plans for o in p[4]}, key=lambda o: o[1])
-        fetched_by_name, n = self._run_examples(servable, request.input, plans[0][3], [(t, t) for _, t in all_outs])
+        # one session run: the same serialized examples feed every task's input tensor
+        examples = _serialized_examples(request.input)
+        all_outs = sorted({t for p in plans for _, t in p[4]})
+        values = servable.run({p[3]: examples for p in plans}, all_outs)
+        fetched_by_name = {t: np.asarray(v) for t, v in zip(all_outs, values, strict=True)}
+        n = len(examples)
         response = _pb().inference.MultiInferenceResponse()
         for task, name, _sig, _inp, outs in plans:
             r = response.results.add()

@@ -348,18 +348,18 @@ def _kind(arr: np.ndarray, name: str) -> str:
     raise ServingError("INVALID_ARGUMENT", f"Failed to write JSON value for tensor type: {arr.dtype.name}")
 
 
-def tensor_json(arr: np.ndarray, name: str) -> str:
-    """One output tensor as nested JSON lists (a bare value for a scalar)."""
+def _walk(a: Any, kind: str, as_b64: bool) -> str:
+    if not isinstance(a, np.ndarray):  # an element of an object (string) array
+        return _value_json(a, kind, as_b64)
+    if a.ndim == 0:
+        return _value_json(a.item() if kind != "s" else a[()], kind, as_b64)
+    return "[" + ", ".join(_walk(a[i], kind, as_b64) for i in range(a.shape[0])) + "]"
+
+
+def tensor_json(arr: np.ndarray, name: str, part: Any = None) -> str:
+    """Output ``name`` (or ``part`` of it, e.g. one row) as nested JSON lists; a bare value for a scalar."""
     kind, as_b64 = _kind(arr, name), arr.dtype.kind in "OSU" and name.endswith("_bytes")
-
-    def walk(a: Any) -> str:
-        if not isinstance(a, np.ndarray):  # an element of an object (string) array
-            return _value_json(a, kind, as_b64)
-        if a.ndim == 0:
-            return _value_json(a.item() if kind != "s" else a[()], kind, as_b64)
-        return "[" + ", ".join(walk(a[i]) for i in range(a.shape[0])) + "]"
-
-    return walk(np.asarray(arr))
+    return _walk(arr if part is None else part, kind, as_b64)
 
 
 def predict_response(outputs: dict[str, np.ndarray], fmt: str) -> str:
@@ -379,7 +379,7 @@ def predict_response(outputs: dict[str, np.ndarray], fmt: str) -> str:
         batch = outputs[n].shape[0]
     if len(names) == 1:
         return '{"predictions": ' + tensor_json(outputs[names[0]], names[0]) + "}"
-    rows = ["{" + ", ".join(json.dumps(n) + ": " + tensor_json(outputs[n][i], n) for n in names) + "}"
+    rows = ["{" + ", ".join(json.dumps(n) + ": " + tensor_json(outputs[n], n, outputs[n][i]) for n in names) + "}"
             for i in range(batch)]
     return '{"predictions": [' + ", ".join(rows) + "]}"
 
