@@ -16,7 +16,7 @@ import numpy as np
 from pytest_savedmodel import checks as C
 from pytest_savedmodel.compare import Tolerance
 from pytest_savedmodel.config import ModelArg, Settings
-from pytest_savedmodel.errors import SavedModelError, UsageError
+from pytest_savedmodel.errors import RunnerError, SavedModelError, UsageError
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, SignatureSpec
@@ -190,6 +190,16 @@ class AutoSuite:
                 raise
         return self._server
 
+    def _server_gone(self, exc: RunnerError) -> RunnerError:
+        """A served call failed: if the server died, say so with its exit status and log tail."""
+        server = self._server
+        if server is None or server.alive():
+            return exc
+        code = server.process.returncode if server.process is not None else None
+        return RunnerError(f"{exc}\n{server.describe()} is no longer running (exit status {code}).\n"
+                           f"--- server log (last lines) ---\n{server.log_tail(20)}", runner=exc.runner,
+                           signature=exc.signature)
+
     def served_runner(self, export: Export, sig: SignatureSpec, kind: str, method: str = "predict") -> Runner:
         key = (export.collector, sig.key, f"{kind}-{method}")
         if key not in self._runners:
@@ -348,7 +358,10 @@ class AutoSuite:
                 strategy = example_features(sig.parse_spec, batch_size=st.integers(1, self.settings.max_batch))
 
             def body(features: Features) -> None:
-                C.check_parity(left, right, features, tolerance=self.tolerance, stats=stats)
+                try:
+                    C.check_parity(left, right, features, tolerance=self.tolerance, stats=stats)
+                except RunnerError as exc:
+                    raise self._server_gone(exc) from None
 
             if strategy is None:
                 stats.examples = 1

@@ -1,0 +1,75 @@
+"""The served path in the zero-code suite, from the outside: parity items, the header, a dead server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.serving
+
+
+def test_served_parity_items_pass_and_name_the_server(pytester: pytest.Pytester, testdata: Path) -> None:
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-examples=10", "--savedmodel-server=emulator",
+                                f"--savedmodel={testdata / 'saved_model_half_plus_two_cpu'}", "-k",
+                                "serving_default or regress_x_to_y", "--savedmodel-checks=parity", "-v")
+    result.assert_outcomes(passed=10)  # serving_default 2, regress_x_to_y 4, regress_x_to_y2 4
+    result.stdout.fnmatch_lines([
+        "*served paths: --savedmodel-server=emulator (started on first use)*",
+        "*regress_x_to_y::parity[[]parsing~grpc-regress[]] PASSED*",
+        "*regress_x_to_y::parity[[]parsing~rest-regress[]] PASSED*",
+        "*serving_default::parity[[]raw~grpc[]] PASSED*",
+        "*serving_default::parity[[]raw~rest[]] PASSED*",
+        "served paths answered by: TF Serving emulator*AVAILABLE after*",
+    ])
+
+
+def test_a_server_killed_mid_suite_fails_the_served_items_with_its_log_and_leaves_nothing(
+    pytester: pytest.Pytester, testdata: Path
+) -> None:
+    pytester.makeconftest(
+        """
+        import os, signal
+        from pytest_savedmodel.plugin import SUITE_KEY
+
+        PIDS = []
+
+        def pytest_runtest_teardown(item):
+            suite = item.config.stash.get(SUITE_KEY, None)
+            server = getattr(suite, "_server", None)
+            if server is not None and server.process is not None and server.alive():
+                PIDS.append(server.process.pid)
+                os.kill(server.process.pid, signal.SIGKILL)
+                server.process.wait(10)
+
+        def pytest_sessionfinish(session):
+            with open("killed.txt", "w") as f:
+                f.write(" ".join(map(str, PIDS)))
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-examples=5", "--savedmodel-server=emulator",
+                                f"--savedmodel={testdata / 'saved_model_half_plus_two_cpu'}", "-k", "serving_default",
+                                "--savedmodel-checks=parity")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*is no longer running (exit status -9)*", "*--- server log (last lines) ---*",
+                                 "*Running gRPC ModelServer at 127.0.0.1:*"])
+    pids = [int(p) for p in (pytester.path / "killed.txt").read_text().split()]
+    assert pids and not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text()
+                            for p in pids)
+    assert emulators_started_by_us() == []
+
+
+def emulators_started_by_us() -> list[int]:
+    """Emulator processes whose --parent_pid is this process, from /proc (no pgrep: it would match itself)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pytest_savedmodel.serving.emulator" in cmd and f"--parent_pid={os.getpid()}".encode() in cmd:
+            found.append(int(entry.name))
+    return found
