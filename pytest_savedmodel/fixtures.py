@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,11 +18,13 @@ __all__ = [
     "savedmodel",
     "savedmodel_models",
     "savedmodel_runner",
+    "savedmodel_server",
     "savedmodel_settings",
     "savedmodel_spec",
 ]
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
+SUITE_KEY = pytest.StashKey[Any]()
 MODELS_KEY = pytest.StashKey[dict[str, SavedModel]]()
 
 
@@ -75,6 +78,29 @@ def savedmodel(pytestconfig: pytest.Config) -> SavedModel:
 def savedmodel_spec(savedmodel: SavedModel) -> ModelSpec:
     """Scope: session. The inspected signatures of the first ``--savedmodel`` (a ModelSpec)."""
     return savedmodel.spec
+
+
+@pytest.fixture(scope="session")
+def savedmodel_server(pytestconfig: pytest.Config) -> Iterator[object]:
+    """Scope: session. A TF Serving (per --savedmodel-server; default auto) serving every --savedmodel under its name
+    (parsing exports as NAME-parsing), started on first request and stopped at session end. Shared with the
+    zero-code suite. Use ``.grpc_target``, ``.rest_url``, ``.describe()``, ``.log_tail()``."""
+    from pytest_savedmodel.auto import AutoSuite
+
+    suite = pytestconfig.stash.get(SUITE_KEY, None)
+    owned = suite is None
+    if suite is None:
+        settings = pytestconfig.stash[SETTINGS_KEY]
+        if not settings.models and not settings.parsing:
+            raise UsageError("savedmodel_server needs a model: run pytest with --savedmodel=DIR")
+        suite = AutoSuite(settings)
+    if not suite.serves:
+        pytest.skip("served paths are off (--savedmodel-server=none)")
+    try:
+        yield suite.server()
+    finally:
+        if owned:
+            suite.close()
 
 
 @pytest.fixture

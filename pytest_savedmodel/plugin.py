@@ -14,24 +14,27 @@ from pytest_savedmodel.config import OPTIONS, Settings
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.fixtures import (
     SETTINGS_KEY,
+    SUITE_KEY,
     model_for,
     savedmodel,
     savedmodel_models,
     savedmodel_runner,
+    savedmodel_server,
     savedmodel_settings,
     savedmodel_spec,
 )
 from pytest_savedmodel.markers import MARKERS
 
 __all__ = [
+    "SUITE_KEY",
     "savedmodel",
     "savedmodel_models",
     "savedmodel_runner",
+    "savedmodel_server",
     "savedmodel_settings",
     "savedmodel_spec",
 ]
 
-SUITE_KEY = pytest.StashKey[Any]()
 ROWS_KEY = pytest.StashKey["_SummaryRows"]()
 
 
@@ -168,4 +171,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_report(path, data)
 
 
-_FIXTURES = (savedmodel, savedmodel_models, savedmodel_runner, savedmodel_settings, savedmodel_spec)
+_FIXTURES = (savedmodel, savedmodel_models, savedmodel_runner, savedmodel_server, savedmodel_settings,
+             savedmodel_spec)

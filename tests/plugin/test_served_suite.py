@@ -73,3 +73,26 @@ def emulators_started_by_us() -> list[int]:
         if b"pytest_savedmodel.serving.emulator" in cmd and f"--parent_pid={os.getpid()}".encode() in cmd:
             found.append(int(entry.name))
     return found
+
+
+def test_savedmodel_server_fixture_serves_user_tests(pytester: pytest.Pytester, testdata: Path) -> None:
+    pytester.makepyfile(
+        """
+        import numpy as np
+        from pytest_savedmodel.runners.grpc import GrpcRunner
+        from pytest_savedmodel.runners.rest import RestRunner
+
+        def test_served(savedmodel, savedmodel_server):
+            sig = savedmodel.signature("serving_default")
+            with GrpcRunner(sig, target=savedmodel_server.grpc_target, model_name="half") as g:
+                assert g.predict({"x": np.array([[2.0]], np.float32)})["y"].tolist() == [[3.0]]
+            with RestRunner(sig, base_url=savedmodel_server.rest_url, model_name="half") as r:
+                assert r.predict({"x": np.array([[4.0]], np.float32)})["y"].tolist() == [[4.0]]
+            assert "emulator" in savedmodel_server.describe()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-server=emulator",
+                                f"--savedmodel=half={testdata / 'saved_model_half_plus_two_cpu'}",
+                                "-k", "test_served")
+    result.assert_outcomes(passed=1)
+    assert emulators_started_by_us() == []
