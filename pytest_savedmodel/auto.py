@@ -81,6 +81,9 @@ class AutoSuite:
         self._server: Any = None
         self._server_error: BaseException | None = None
         self._server_dir: str | None = None
+        self.database: Any = None  # Hypothesis example database; the plugin puts it under pytest's cache
+        self.hypothesis_home: Any = None  # where Hypothesis may write; never the user's working directory
+        self._own_home: str | None = None
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
         self.exports = self._locate()
 
@@ -152,11 +155,12 @@ class AutoSuite:
         self._runners.clear()
         if self._server is not None:
             self._server.stop()
-        if self._server_dir is not None:
-            import shutil
+        import shutil
 
-            shutil.rmtree(self._server_dir, ignore_errors=True)
-            self._server_dir = None
+        for d in (self._server_dir, self._own_home):
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
+        self._server_dir = self._own_home = None
 
     # ------------------------------------------------------------------ served paths
     @property
@@ -240,6 +244,13 @@ class AutoSuite:
 
         top = max(self.settings.max_batch, min_batch)
         return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional)
+
+    def _property(self, body: Callable[[Features], None], strategy: Any, **kwargs: Any) -> None:
+        if self.hypothesis_home is None:
+            import tempfile
+
+            self.hypothesis_home = self._own_home = tempfile.mkdtemp(prefix="savedmodel-hypothesis-")
+        C.run_property(body, strategy, database=self.database, home=self.hypothesis_home, **kwargs)
 
     # ------------------------------------------------------------------ planning
     def plan(self) -> list[PlannedCheck]:
@@ -335,7 +346,7 @@ class AutoSuite:
                 body({})
                 return
             min_batch = 2 if check == "batch" else 1
-            C.run_property(body, self.strategy(gen_sig, min_batch=min_batch), stats=stats,
+            self._property(body, self.strategy(gen_sig, min_batch=min_batch), stats=stats,
                            digest=f"{export.collector}::{sig.key}::{check}", max_examples=self.settings.examples)
 
         return run
@@ -367,7 +378,7 @@ class AutoSuite:
                 stats.examples = 1
                 body({})
                 return
-            C.run_property(body, strategy, stats=stats, max_examples=self.settings.examples,
+            self._property(body, strategy, stats=stats, max_examples=self.settings.examples,
                            digest=f"{export.collector}::{sig.key}::{kind}-{method}")
 
         return run
@@ -437,7 +448,7 @@ class AutoSuite:
                                                     (n,) if spec.rank == 1 else (n, *value.shape)).copy()
                 C.check_parity(raw, parsing, features, tolerance=self.tolerance, left_features=filled, stats=stats)
 
-            C.run_property(body, self.strategy(gen_sig, optional=optional), stats=stats,
+            self._property(body, self.strategy(gen_sig, optional=optional), stats=stats,
                            digest=f"{export.collector}::{sig.key}::parity", max_examples=self.settings.examples)
 
         return run

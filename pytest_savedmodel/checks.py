@@ -144,11 +144,15 @@ def run_property(
     digest: str,
     max_examples: int | None = None,
     stats: Stats | None = None,
+    database: Any = None,
+    home: Any = None,
 ) -> None:
     """Run ``body`` on feature dicts drawn from ``strategy`` under the active Hypothesis profile.
 
     ``digest`` keeps Hypothesis's example database apart between checks that
-    share this helper (it is mixed into the test's identity).
+    share this helper (it is mixed into the test's identity). ``database`` is the
+    example database to use (None: none, so nothing is written); ``home`` is the
+    directory Hypothesis may write its other files to (its default is ``./.hypothesis``).
     """
     from hypothesis import HealthCheck, given, settings
 
@@ -160,12 +164,24 @@ def run_property(
 
     check.hypothesis.inner_test._hypothesis_internal_add_digest = digest.encode()  # type: ignore[attr-defined]
     overrides: dict[str, Any] = {
+        "database": database,
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     }
     if max_examples is not None:
         overrides["max_examples"] = max_examples
-    settings(parent=settings.default, **overrides)(check)()
+    test = settings(parent=settings.default, **overrides)(check)
+    if home is None:
+        test()
+        return
+    import hypothesis.configuration as hc
+
+    previous = hc.__dict__.get("__hypothesis_home_directory")  # None: Hypothesis's default, ./.hypothesis
+    hc.set_hypothesis_home_dir(home)
+    try:
+        test()
+    finally:
+        hc.set_hypothesis_home_dir(previous)
 
 
 def _shape_ok(declared: tuple[int | None, ...] | None, got: tuple[int, ...]) -> bool:

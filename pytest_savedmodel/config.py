@@ -190,6 +190,6 @@ class Settings:
             atol=values["savedmodel_atol"],
             training_defaults=dict(_training_default(t) for t in values["savedmodel_training_default"]),
             server=str(values["savedmodel_server"]),
-            reports=tuple(check_report_path(str(roots["savedmodel_report"] / r)) for r in values["savedmodel_report"]),
+            reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
         )

@@ -67,6 +67,13 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[SUITE_KEY] = AutoSuite(settings)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
+        cache = getattr(config, "cache", None)
+        if cache is not None:  # failing examples replay first next time; kept in pytest's cache, nowhere else
+            from hypothesis.database import DirectoryBasedExampleDatabase
+
+            home = cache.mkdir("savedmodel-hypothesis")
+            config.stash[SUITE_KEY].database = DirectoryBasedExampleDatabase(home / "examples")
+            config.stash[SUITE_KEY].hypothesis_home = home
         rows = _SummaryRows()
         config.stash[ROWS_KEY] = rows
         config.pluginmanager.register(rows, "savedmodel-summary")

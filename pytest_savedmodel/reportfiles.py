@@ -51,14 +51,15 @@ class ReportData:
         }
 
 
-def check_report_path(path: str) -> Path:
+def check_report_path(path: str, *, root: Path | None = None) -> Path:
     """Validate the option value early: a known suffix and an existing parent directory."""
-    p = Path(path)
+    given = Path(path)
+    p = given if given.is_absolute() or root is None else root / given
     if p.suffix.lower() not in SUFFIXES:
         raise UsageError(f"--savedmodel-report={path}: the file name must end in {', '.join(SUFFIXES)} "
                          f"(the suffix picks the format)")
-    if not p.parent.exists() and str(p.parent) not in ("", "."):
-        raise UsageError(f"--savedmodel-report={path}: directory {p.parent} does not exist")
+    if not p.parent.exists():
+        raise UsageError(f"--savedmodel-report={path}: directory {given.parent} does not exist")
     return p
 
 

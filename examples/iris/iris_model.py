@@ -10,7 +10,8 @@ downloads) and training is deterministic, so every run exports the same model.
 
 writes (all from ONE set of weights):
 
-    export/raw/1/                    SavedModel: SepalLength.. PetalWidth float32 [-1] -> class_ids, logits, probabilities
+    export/raw/1/                    SavedModel: SepalLength..PetalWidth float32 [-1] -> class_ids, logits,
+                                     probabilities
     export/parsing/1570635853/       SavedModel: examples string [-1] (tf.Example) -> same outputs; + classification
     export/checkpoint/model.ckpt.*   tf.compat.v1.train.Saver checkpoint of the raw graph
     export/frozen/frozen.pb          frozen GraphDef of the raw graph
@@ -20,6 +21,7 @@ writes (all from ONE set of weights):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 from collections.abc import Mapping
@@ -56,7 +58,7 @@ def train(*, seed: int = 0, steps: int = 300, lr: float = 0.05) -> dict[str, np.
     x = np.stack([feats[f] for f in FEATURES], axis=1).astype(np.float64)
     rng = np.random.default_rng(seed + 1)
     sizes = (4, *HIDDEN, 3)
-    w = [rng.normal(0, np.sqrt(2.0 / a), (a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    w = [rng.normal(0, np.sqrt(2.0 / a), (a, b)) for a, b in itertools.pairwise(sizes)]
     b = [np.zeros(s) for s in sizes[1:]]
     onehot = np.eye(3)[labels]
     for _ in range(steps):
