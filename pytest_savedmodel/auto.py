@@ -258,7 +258,63 @@ class AutoSuite:
         planned: list[PlannedCheck] = []
         for export in self.exports:
             planned.extend(self._plan_export(export))
+        for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
+            for arg in args:
+                planned.extend(self._plan_graph(role, arg))
         return planned
+
+    # ------------------------------------------------------------------ checkpoint and frozen graphs
+    def _plan_graph(self, role: str, arg: ModelArg) -> Iterator[PlannedCheck]:
+        names = [e.model for e in self.exports if e.role == "savedmodel"]
+        owner = arg.name or (names[0] if names else None)
+        if owner not in names:
+            raise UsageError(f"--savedmodel-{role}={arg.name + '=' if arg.name else ''}{arg.path}: "
+                             + (f"no --savedmodel named {owner!r}; models: {', '.join(names)}" if names else
+                                "give the SavedModel it should agree with, with --savedmodel=DIR"))
+        anchor = next(e for e in self.exports if e.role == "savedmodel" and e.model == owner)
+        col = f"savedmodel:{owner}:{role}"
+        path = arg.root / arg.path
+        yield PlannedCheck(col, ("load",), "load", lambda stats: self._graph_load(anchor, role, path),
+                           {"model": f"{owner}:{role}"})
+        try:
+            spec = self.inspect(anchor)
+        except SavedModelError:
+            return
+        for sig in self._signatures(spec):
+            if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
+                continue
+            pair = f"raw~{role}"
+            yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity", self._graph_parity(anchor, sig, role, path),
+                               {"model": f"{owner}:{role}", "signature": sig.key, "pair": pair})
+
+    def graph_runner(self, anchor: Export, sig: SignatureSpec, role: str, path: Any) -> Runner:
+        key = (f"savedmodel:{anchor.model}:{role}", sig.key, role)
+        if key not in self._runners:
+            from pytest_savedmodel.runners.graph import CheckpointRunner, FrozenRunner
+
+            cls = CheckpointRunner if role == "checkpoint" else FrozenRunner
+            self._runners[key] = cls(path, sig)
+        return self._runners[key]
+
+    def _graph_load(self, anchor: Export, role: str, path: Any) -> None:
+        spec = self.inspect(anchor)
+        sigs = [s for s in self._signatures(spec) if s.parse_spec is None and s.inputs]
+        if sigs:
+            self.graph_runner(anchor, sigs[0], role, path)._ensure()  # type: ignore[attr-defined]
+
+    def _graph_parity(self, anchor: Export, sig: SignatureSpec, role: str, path: Any) -> Callable[[C.Stats], None]:
+        def run(stats: C.Stats) -> None:
+            raw = self.runner(anchor, sig, "raw")
+            other = self.graph_runner(anchor, sig, role, path)
+            gen_sig = self.signature_for_generation(anchor, sig)
+
+            def body(features: Features) -> None:
+                C.check_parity(raw, other, features, tolerance=self.tolerance, stats=stats)
+
+            self._property(body, self.strategy(gen_sig), stats=stats, max_examples=self.settings.examples,
+                           digest=f"{anchor.collector}::{sig.key}::{role}")
+
+        return run
 
     def _want(self, check: str) -> bool:
         return check in self.settings.checks

@@ -49,6 +49,11 @@ OPTIONS = [
            "(TF Serving / Estimator layout). NAME=DIR names it. Repeatable.", metavar="[NAME=]DIR", multiple=True),
     Option("--savedmodel-parsing", "the tf.Example-parsing export of model NAME (default: the first --savedmodel); "
            "gated too, and compared with it. Repeatable.", metavar="[NAME=]DIR", multiple=True),
+    Option("--savedmodel-checkpoint", "a TF1 Saver checkpoint PREFIX (PREFIX.meta + .index + .data-*) of model NAME "
+           "(default: the first --savedmodel), compared with its raw signatures. Repeatable.",
+           metavar="[NAME=]PREFIX", multiple=True),
+    Option("--savedmodel-frozen", "a frozen GraphDef .pb/.pbtxt of model NAME (default: the first --savedmodel), "
+           "compared with its raw signatures. Repeatable.", metavar="[NAME=]FILE", multiple=True),
     Option("--savedmodel-version", "version directory to use under a base dir (default: the highest).",
            metavar="N", kind="int"),
     Option("--savedmodel-tags", "MetaGraph tag-set to load, comma-separated (default: serve).", "serve",
@@ -125,6 +130,8 @@ class Settings:
 
     models: tuple[ModelArg, ...] = ()
     parsing: tuple[ModelArg, ...] = ()
+    checkpoints: tuple[ModelArg, ...] = ()
+    frozen: tuple[ModelArg, ...] = ()
     version: int | None = None
     tags: frozenset[str] = frozenset({"serve"})
     signatures: tuple[str, ...] = ()
@@ -180,6 +187,8 @@ class Settings:
         return cls(
             models=model_args("savedmodel"),
             parsing=model_args("savedmodel_parsing"),
+            checkpoints=model_args("savedmodel_checkpoint"),
+            frozen=model_args("savedmodel_frozen"),
             version=values["savedmodel_version"],
             tags=tags or frozenset({"serve"}),
             signatures=tuple(values["savedmodel_signature"]),

@@ -58,3 +58,21 @@ def zoo(zoo_dir: Path) -> dict[str, Path]:
 
     return {name: getattr(modelzoo, name)(zoo_dir / name)
             for name in ("half_plus_two", "nan_region", "batch_dependent", "nondeterministic")}
+
+
+@pytest.fixture(scope="session")
+def iris_graphs(zoo_dir: Path, iris_pair: tuple[Path, Path]) -> dict[str, Path]:
+    """Checkpoint and frozen graph of the Iris weights, plus a frozen graph from an earlier training state."""
+    import numpy as np
+
+    from tests import modelzoo
+
+    m, w = modelzoo.iris(), modelzoo.iris_weights()
+    earlier = {k: (v * np.float32(0.97)).astype(np.float32) for k, v in w.items()}
+    base = zoo_dir / "iris_graphs"
+    return {
+        "raw": iris_pair[0],
+        "checkpoint": m.export_checkpoint(base / "ckpt" / "model.ckpt", w),
+        "frozen": m.export_frozen(base / "frozen.pb", w),
+        "frozen_old": m.export_frozen(base / "frozen_old.pb", earlier),
+    }

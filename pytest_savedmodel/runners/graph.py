@@ -1,0 +1,201 @@
+"""Checkpoint and frozen-graph runners: the same model outside a SavedModel, fed by tensor name.
+
+Both take the SavedModel signature they should reproduce; its input and output
+tensor names are used in the checkpoint's or frozen graph's own graph (exports,
+checkpoints and frozen graphs made from the same graph code share names), and
+``tensor_map={alias: "name:0"}`` overrides any of them. Each runner owns its
+Graph and Session and closes them; nothing leaks between tests.
+
+Example:
+    >>> with CheckpointRunner("export/checkpoint/model.ckpt", raw_sig) as ckpt:
+    ...     ckpt.predict(features)["logits"]
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytest_savedmodel._lazy import import_tf
+from pytest_savedmodel.errors import ModelLoadError, ModelNotFound, RunnerError
+from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.raw import as_input_array, describe_features
+from pytest_savedmodel.spec import Features, Outputs, SignatureSpec
+
+__all__ = ["CheckpointRunner", "FrozenRunner"]
+
+
+class _GraphRunner(Runner):
+    """Feeds and fetches tensors by name in a graph this runner loads and owns."""
+
+    def __init__(self, signature: SignatureSpec, *, tensor_map: Mapping[str, str] | None, name: str | None) -> None:
+        self.signature = signature
+        self.tensor_map = dict(tensor_map or {})
+        if name:
+            self.name = name
+        self._graph: Any = None
+        self._session: Any = None
+        self._plan: tuple[list[str], list[Any], list[str], list[Any]] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    @property
+    def source(self) -> str:
+        raise NotImplementedError
+
+    def _tensor(self, alias: str, default: str, kind: str) -> Any:
+        name = self.tensor_map.get(alias, default)
+        try:
+            return self._graph.get_tensor_by_name(name)
+        except (KeyError, ValueError):
+            ops = [op.name for op in self._graph.get_operations()]
+            close = difflib.get_close_matches(name.split(":")[0], ops, n=3)
+            placeholders = [op.name for op in self._graph.get_operations() if op.type == "Placeholder"]
+            raise RunnerError(
+                f"{self.name} runner: {kind} {alias!r} is tensor {name!r}, which is not in the graph of "
+                f"{self.source}. Similar names: {close or '(none)'}; placeholders: {placeholders[:10]}. "
+                f"Map it with tensor_map={{{alias!r}: 'name:0'}}", runner=self.name, signature=self.signature.key,
+            ) from None
+
+    def _ensure(self) -> tuple[list[str], list[Any], list[str], list[Any]]:
+        if self._plan is None:
+            self._graph, self._session = self._load()
+            ins = sorted(self.signature.inputs)
+            outs = sorted(self.signature.outputs)
+            self._plan = (ins, [self._tensor(a, self.signature.inputs[a].tensor_name, "input")._as_tf_output()
+                                for a in ins],
+                          outs, [self._tensor(a, self.signature.outputs[a].tensor_name, "output")._as_tf_output()
+                                 for a in outs])
+        return self._plan
+
+    def predict(self, features: Features) -> Outputs:
+        ins, feed_outputs, outs, fetch_outputs = self._ensure()
+        missing = [a for a in ins if a not in features]
+        if missing:
+            raise RunnerError(f"{self.name} runner: missing input(s) {missing}; inputs are {ins}", runner=self.name)
+        tf = import_tf()
+        feed = {t: as_input_array(features[a], self.signature.inputs[a]) for a, t in zip(ins, feed_outputs,
+                                                                                          strict=True)}
+        try:
+            values = self._session._call_tf_sessionrun(None, feed, fetch_outputs, [], None)
+        except tf.errors.OpError as exc:
+            first = (exc.message or str(exc)).strip().splitlines()[0]
+            raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "
+                              f"{type(exc).__name__}: {first}", runner=self.name) from None
+        return {a: np.asarray(v) for a, v in zip(outs, values, strict=True)}
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session = self._graph = self._plan = None
+
+
+class CheckpointRunner(_GraphRunner):
+    """A TF1 ``Saver`` checkpoint (``PREFIX.meta`` + ``.index`` + ``.data-*``) restored with its own graph."""
+
+    name = "checkpoint"
+
+    def __init__(self, prefix: str | Path, signature: SignatureSpec, *, tensor_map: Mapping[str, str] | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(signature, tensor_map=tensor_map, name=name)
+        self.prefix = Path(prefix)
+        if self.prefix.is_dir():
+            state = self.prefix / "checkpoint"
+            metas = sorted(self.prefix.glob("*.meta"))
+            if not metas:
+                raise ModelNotFound(f"{self.prefix} holds no checkpoint (no *.meta file); files: "
+                                    f"{sorted(p.name for p in self.prefix.iterdir())[:10]}", path=self.prefix)
+            self.prefix = metas[-1].with_suffix("") if not state.exists() else self._latest(state)
+        meta = Path(str(self.prefix) + ".meta")
+        if not meta.is_file():
+            near = sorted(p.name for p in self.prefix.parent.glob(self.prefix.name + "*")) if \
+                self.prefix.parent.is_dir() else []
+            raise ModelNotFound(
+                f"checkpoint {self.prefix}: no {meta.name}, and the meta graph is needed to rebuild the graph (saved "
+                f"with save_meta_graph=False?). Files with that prefix: {near or '(none)'}", path=meta)
+        if not Path(str(self.prefix) + ".index").is_file():
+            raise ModelNotFound(f"checkpoint {self.prefix}: {self.prefix.name}.index is missing (variables cannot be "
+                                f"restored without it)", path=self.prefix)
+
+    @staticmethod
+    def _latest(state: Path) -> Path:
+        for line in state.read_text().splitlines():
+            if line.startswith("model_checkpoint_path:"):
+                value = line.split(":", 1)[1].strip().strip('"')
+                return (state.parent / value) if not Path(value).is_absolute() else Path(value)
+        raise ModelNotFound(f"{state} names no model_checkpoint_path", path=state)
+
+    @property
+    def source(self) -> str:
+        return f"checkpoint {self.prefix}"
+
+    def _load(self) -> tuple[Any, Any]:
+        tf = import_tf()
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph)
+        try:
+            with graph.as_default():
+                saver = tf.compat.v1.train.import_meta_graph(str(self.prefix) + ".meta", clear_devices=True)
+                saver.restore(session, str(self.prefix))
+        except (tf.errors.OpError, ValueError, OSError) as exc:
+            session.close()
+            first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+            raise ModelLoadError(f"could not restore checkpoint {self.prefix}: {type(exc).__name__}: {first}",
+                                 path=self.prefix) from None
+        return graph, session
+
+
+class FrozenRunner(_GraphRunner):
+    """A frozen GraphDef (variables folded into constants), binary ``.pb`` or text ``.pbtxt``."""
+
+    name = "frozen"
+
+    def __init__(self, graph_def: str | Path, signature: SignatureSpec, *, tensor_map: Mapping[str, str] | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(signature, tensor_map=tensor_map, name=name)
+        self.path = Path(graph_def)
+        if not self.path.is_file():
+            raise ModelNotFound(f"frozen graph {self.path} not found (give the .pb file itself)", path=self.path)
+
+    @property
+    def source(self) -> str:
+        return f"frozen graph {self.path}"
+
+    def _graph_def(self) -> Any:
+        import_tf()
+        from google.protobuf import message, text_format
+        from tensorflow.core.framework import graph_pb2
+
+        data = self.path.read_bytes()
+        gd = graph_pb2.GraphDef()
+        try:
+            if self.path.suffix == ".pbtxt":
+                text_format.Parse(data.decode("utf-8", "replace"), gd)
+            else:
+                gd.ParseFromString(data)
+        except (message.DecodeError, text_format.ParseError) as exc:
+            hint = " (this looks like a SavedModel: use --savedmodel for it)" if self.path.name.startswith(
+                "saved_model") else ""
+            raise ModelLoadError(f"{self.path} is not a GraphDef: {exc}{hint}", path=self.path) from None
+        if not gd.node:
+            hint = " It looks like a SavedModel; use --savedmodel for it." if self.path.name.startswith(
+                "saved_model") else ""
+            raise ModelLoadError(f"{self.path} holds no graph nodes: not a frozen GraphDef.{hint}", path=self.path)
+        return gd
+
+    def _load(self) -> tuple[Any, Any]:
+        tf = import_tf()
+        gd = self._graph_def()
+        graph = tf.Graph()
+        with graph.as_default():
+            try:
+                tf.compat.v1.import_graph_def(gd, name="")
+            except (ValueError, tf.errors.OpError) as exc:
+                raise ModelLoadError(f"{self.path}: TensorFlow cannot import this GraphDef: {exc}",
+                                     path=self.path) from None
+        return graph, tf.compat.v1.Session(graph=graph)

@@ -1,0 +1,76 @@
+"""Checkpoint and frozen-graph paths against the SavedModel (pytester), and their error words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_savedmodel.errors import ModelLoadError, ModelNotFound, RunnerError
+from pytest_savedmodel.locate import find_model
+from pytest_savedmodel.runners.graph import CheckpointRunner, FrozenRunner
+from pytest_savedmodel.signatures import inspect_model
+
+ARGS = ["-p", "no:cacheprovider", "--savedmodel-examples=15", "--savedmodel-server=none"]
+
+
+def test_checkpoint_and_frozen_agree_with_the_savedmodel(pytester: pytest.Pytester,
+                                                         iris_graphs: dict[str, Path]) -> None:
+    g = iris_graphs
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={g['raw']}", f"--savedmodel-checkpoint={g['checkpoint']}",
+                                f"--savedmodel-frozen={g['frozen']}", "-k", "checkpoint or frozen")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*iris:checkpoint*serving_default*parity[[]raw~checkpoint[]]*15*ok*",
+                                 "*iris:frozen*serving_default*parity[[]raw~frozen[]]*15*ok*"])
+
+
+def test_frozen_graph_from_an_earlier_checkpoint_is_caught(pytester: pytest.Pytester,
+                                                           iris_graphs: dict[str, Path]) -> None:
+    g = iris_graphs
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={g['raw']}", f"--savedmodel-frozen={g['frozen_old']}",
+                                "-k", "frozen")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*savedmodel:iris:frozen::serving_default::parity[[]raw~frozen[]]*",
+                                 "*raw and frozen disagree (signature 'serving_default')*",
+                                 "*output '*': * elements differ; max abs error*"])
+
+
+def test_checkpoint_option_needs_a_savedmodel(pytester: pytest.Pytester, iris_graphs: dict[str, Path]) -> None:
+    result = pytester.runpytest("--savedmodel-frozen=x.pb", "--savedmodel=iris=" + str(iris_graphs["raw"]),
+                                "--savedmodel-checkpoint=nope=" + str(iris_graphs["checkpoint"]))
+    assert "no --savedmodel named 'nope'; models: iris" in result.stdout.str() + result.stderr.str()
+
+
+@pytest.fixture(scope="module")
+def sig(iris_pair: tuple[Path, Path]) -> object:
+    return inspect_model(find_model(iris_pair[0])).signature("serving_default")
+
+
+def test_checkpoint_without_meta_lists_what_is_there(tmp_path: Path, sig: object,
+                                                     iris_graphs: dict[str, Path]) -> None:
+    prefix = tmp_path / "model.ckpt"
+    for suffix in (".index", ".data-00000-of-00001"):
+        (tmp_path / ("model.ckpt" + suffix)).write_bytes(b"")
+    with pytest.raises(ModelNotFound) as info:
+        CheckpointRunner(prefix, sig)  # type: ignore[arg-type]
+    text = str(info.value)
+    assert "no model.ckpt.meta, and the meta graph is needed" in text and "save_meta_graph=False?" in text
+    assert "model.ckpt.index" in text
+
+
+def test_frozen_file_that_is_not_a_graphdef(tmp_path: Path, sig: object) -> None:
+    bad = tmp_path / "frozen.pb"
+    bad.write_bytes(bytes(range(256)))
+    with pytest.raises(ModelLoadError, match="is not a GraphDef"):
+        FrozenRunner(bad, sig).predict({})  # type: ignore[arg-type]
+
+
+def test_tensor_not_in_graph_names_alias_and_similar(sig: object, iris_graphs: dict[str, Path]) -> None:
+    runner = FrozenRunner(iris_graphs["frozen"], sig, tensor_map={"logits": "logitz:0"})  # type: ignore[arg-type]
+    with pytest.raises(RunnerError) as info:
+        runner.predict({k: np.array([1.0], np.float32) for k in ("SepalLength", "SepalWidth", "PetalLength",
+                                                                 "PetalWidth")})
+    text = str(info.value)
+    assert "output 'logits' is tensor 'logitz:0', which is not in the graph of frozen graph" in text
+    assert "'logits'" in text and "tensor_map=" in text
