@@ -1,0 +1,125 @@
+"""Strategies: what they draw, and one table of bad arguments with the words we promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from pytest_savedmodel.errors import InvalidArgument
+from pytest_savedmodel.spec import DTYPES, FeatureSpec, ParseSpec, SignatureSpec, TensorSpec, dtype_by_name
+from pytest_savedmodel.strategies import example_features, feature_dicts, tensors, tf_examples
+
+
+def t(alias: str, dtype: str, shape: tuple[int | None, ...] | None) -> TensorSpec:
+    return TensorSpec(alias, dtype_by_name(dtype), shape, f"{alias}:0")
+
+
+SIG = SignatureSpec("serving_default", "tensorflow/serving/predict",
+                    {"a": t("a", "float32", (None,)), "b": t("b", "int64", (None, 3)), "s": t("s", "string", (None,))},
+                    {"y": t("y", "float32", (None,))})
+PARSE = ParseSpec("examples", (FeatureSpec("x", "fixed", dtype_by_name("float32"), (1,)),
+                               FeatureSpec("d", "fixed", dtype_by_name("int64"), (1,), (0,)),
+                               FeatureSpec("v", "varlen", dtype_by_name("string"))))
+
+
+@settings(max_examples=40, deadline=None)
+@given(feature_dicts(SIG, ranges={"a": (0.0, 1.0)}))
+def test_feature_dicts_share_the_batch_and_keep_dtypes(features: dict[str, np.ndarray]) -> None:
+    n = len(features["a"])
+    assert features["b"].shape == (n, 3) and features["s"].shape == (n,)
+    assert features["a"].dtype == np.float32 and features["b"].dtype == np.int64 and features["s"].dtype == object
+    assert np.all((features["a"] >= 0) & (features["a"] <= 1))
+    assert all(isinstance(v, bytes) for v in features["s"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(feature_dicts(SIG, optional=("s",), batch_size=3))
+def test_optional_inputs_may_be_left_out(features: dict[str, np.ndarray]) -> None:
+    assert {"a", "b"} <= set(features) and len(features["a"]) == 3
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in DTYPES.items() if d.numpy is not None))
+def test_every_numpy_backed_dtype_draws(name: str) -> None:
+    spec = t("x", name, (None, 2))
+
+    @settings(max_examples=5, deadline=None)
+    @given(tensors(spec, batch_size=2))
+    def check(arr: np.ndarray) -> None:
+        assert arr.shape == (2, 2)
+        assert arr.dtype == (object if name == "string" else np.dtype(DTYPES[name].numpy))
+        if arr.dtype.kind in "fc":
+            assert np.all(np.isfinite(arr))
+
+    check()
+
+
+@settings(max_examples=40, deadline=None)
+@given(example_features(PARSE))
+def test_required_features_never_omitted(features: dict[str, Any]) -> None:
+    assert "x" in features and features["x"].dtype == np.float32 and features["x"].ndim == 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(tf_examples(PARSE, batch_size=2))
+def test_tf_examples_parse_with_the_spec(serialized: list[bytes]) -> None:
+    import tensorflow as tf
+
+    parsed = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32),
+                                              "d": tf.io.FixedLenFeature([1], tf.int64, default_value=[0]),
+                                              "v": tf.io.VarLenFeature(tf.string)})
+    assert parsed["x"].shape == (2, 1)
+
+
+def test_unknown_rank_gets_a_batch_dim() -> None:
+    @settings(max_examples=10, deadline=None)
+    @given(tensors(t("x", "float32", None), batch_size=4))
+    def check(arr: np.ndarray) -> None:
+        assert arr.ndim >= 1 and arr.shape[0] == 4
+
+    check()
+
+
+def test_nan_only_when_allowed() -> None:
+    @settings(max_examples=200, deadline=None)
+    @given(tensors(t("x", "float32", (None,)), batch_size=8, allow_nan=True))
+    def check(arr: np.ndarray) -> None:
+        pass
+
+    check()  # the default case is covered by test_every_numpy_backed_dtype_draws (finite only)
+
+
+BAD = [
+    (lambda: feature_dicts(SIG, batch_size=0), "batch_size=0 must be an int >= 1 or a strategy of ints"),
+    (lambda: feature_dicts(SIG, batch_size=2.5), "batch_size=2.5 must be an int >= 1"),
+    (lambda: feature_dicts(SIG, ranges={"zz": (0, 1)}), "ranges=['zz']: no such input; inputs that exist: a, b, s"),
+    (lambda: feature_dicts(SIG, optional=["q"]), "optional=['q']: no such input"),
+    (lambda: feature_dicts(SIG, ranges={"a": (2.0, 1.0)}), "a: min_value=2.0 is greater than max_value=1.0"),
+    (lambda: feature_dicts(SIG, ranges={"a": 1.0}), "ranges['a']=1.0: give a (min_value, max_value) pair"),
+    (lambda: feature_dicts(SIG, ranges={"a": ("x", 1.0)}), "a: min_value='x' must be a number"),
+    (lambda: feature_dicts(SIG, ranges={"a": (float("nan"), 1.0)}), "min_value=nan must be a number"),
+    (lambda: tensors(t("b", "int8", (None,)), min_value=500), "int8: no integer in [500, None] fits the dtype"),
+    (lambda: tensors(t("x", "float32", (-1, 3))), "shape=[-1, 3] has a negative dim; use None (not -1)"),
+    (lambda: tensors(t("x", "float32", (None,)), batch_size=-1), "batch_size=-1 must be an int >= 0"),
+    (lambda: tensors(t("x", "resource", (None,))), "dtype resource has no numpy equivalent"),
+    (lambda: tensors(t("x", "float32", (None,)), min_value=3, max_value=1), "min_value=3 is greater than max_value=1"),
+    (lambda: example_features(PARSE, ranges={"nope": (0, 1)}), "ranges=['nope']: no such input; inputs that exist: d"),
+    (lambda: dtype_by_name("flaot32"), "unknown dtype 'flaot32'. Did you mean 'float32'"),
+]
+
+
+@pytest.mark.parametrize(("build", "words"), BAD)
+def test_bad_arguments_fail_when_the_strategy_is_built(build: Any, words: str) -> None:
+    with pytest.raises((InvalidArgument, ValueError)) as info:
+        build()
+    assert words in str(info.value)
+
+
+def test_importing_strategies_does_not_import_tensorflow() -> None:
+    code = "import sys, pytest_savedmodel.strategies; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
