@@ -47,3 +47,17 @@ def test_no_report_is_written_unless_asked(pytester: pytest.Pytester, iris_pair:
     before = {p.name for p in pytester.path.iterdir()}
     pytester.runpytest(*ARGS, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}")
     assert {p.name for p in pytester.path.iterdir()} == before
+
+
+def test_junit_properties_on_generated_items(pytester: pytest.Pytester, iris_pair: tuple[Path, Path]) -> None:
+    import xml.etree.ElementTree as ET
+
+    raw, parsing = iris_pair
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
+                                "--junitxml=out.xml", "-W", "error::pytest.PytestWarning")
+    result.assert_outcomes(passed=2)
+    cases = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
+    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
+    parity = props["parity[raw~parsing]"]
+    assert parity["savedmodel.check"] == "parity" and parity["savedmodel.pair"] == "raw~parsing"
+    assert parity["savedmodel.examples"] == "15" and parity["savedmodel.max_abs"] == "0"
