@@ -7,6 +7,7 @@ wraps each in an item; a notebook or script can run them directly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 from pytest_savedmodel import checks as C
 from pytest_savedmodel.compare import Tolerance
 from pytest_savedmodel.config import ModelArg, Settings
+from pytest_savedmodel.drift import RULES
 from pytest_savedmodel.errors import RunnerError, SavedModelError, UsageError
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.runners.base import Runner
@@ -57,6 +59,9 @@ class PlannedCheck:
     @property
     def nodeid(self) -> str:
         return "::".join((self.collector, *self.path))
+
+
+RULES_TEXT = {k: v[1] for k, v in RULES.items()}
 
 
 def _example_method(sig: SignatureSpec) -> str | None:
@@ -261,7 +266,162 @@ class AutoSuite:
         for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
             for arg in args:
                 planned.extend(self._plan_graph(role, arg))
+        planned.extend(self._plan_contract())
+        for arg in self.settings.baselines:
+            planned.extend(self._plan_baseline(arg))
         return planned
+
+    # ------------------------------------------------------------------ contract lock and baseline
+    def _anchors(self) -> list[Export]:
+        return [e for e in self.exports if e.role == "savedmodel"]
+
+    def live_entry(self, export: Export, *, golden: bool) -> dict[str, Any]:
+        from pytest_savedmodel.golden import make_golden
+        from pytest_savedmodel.lock import model_entry
+
+        spec = self.inspect(export)
+        gold: dict[str, Any] = {}
+        if golden:
+            for sig in spec.callable_signatures.values():
+                if sig.inputs and all(t.dtype.is_data for t in sig.inputs.values()):
+                    g = make_golden(self.runner(export, sig, "raw"), self.signature_for_generation(export, sig),
+                                    self.tolerance)
+                    if g is not None:
+                        gold[sig.key] = g
+        return model_entry(spec, golden=gold)
+
+    def _lock(self) -> dict[str, Any] | None:
+        """The lock's models (writing it first with --savedmodel-update-contract); None without a lock."""
+        from pytest_savedmodel.lock import read_lock, write_lock
+
+        path = self.settings.contract
+        if path is None:
+            return None
+        if self.settings.update_contract and not getattr(self, "_lock_written", False):
+            models = read_lock(path) if path.is_file() else {}
+            for export in self._anchors():
+                if export.error is None:
+                    models[export.model] = self.live_entry(export, golden=True)
+            self.lock_changed = write_lock(path, models)
+            self._lock_written = True
+        return read_lock(path) if path.is_file() else None
+
+    def _plan_contract(self) -> Iterator[PlannedCheck]:
+        if not (self._want("contract") or self._want("golden")):
+            return
+        lock_path = self.settings.contract
+        if lock_path is None or not (lock_path.is_file() or self.settings.update_contract or self.settings.forbid_ops):
+            return
+        for export in self._anchors():
+            if export.error is not None:
+                continue
+            if self._want("contract"):
+                yield PlannedCheck(export.collector, ("contract",), "contract",
+                                   functools.partial(self._contract_item, export),
+                                   {"model": export.model, "version": export.ref.version if export.ref else None})
+            if not self._want("golden"):
+                continue
+            try:
+                lock = self._lock()
+            except SavedModelError:
+                continue  # the contract item reports it
+            entry = (lock or {}).get(export.model, {})
+            for key in sorted(entry.get("golden", {})):
+                yield PlannedCheck(export.collector, (key, "golden"), "golden",
+                                   functools.partial(self._replay, export, key),
+                                   {"model": export.model, "signature": key})
+
+    def _contract_item(self, export: Export, stats: C.Stats) -> None:
+        self._check_contract(export)
+
+    def _check_contract(self, export: Export) -> None:
+        import warnings
+
+        from pytest_savedmodel.drift import diff_entries, format_changes
+        from pytest_savedmodel.errors import ContractViolation
+        from pytest_savedmodel.lock import locked_model
+
+        lock = self._lock()
+        live = self.live_entry(export, golden=False)
+        path = self.settings.contract
+        if lock is None:  # no lock: only the op ban applies
+            old = {**live, "ops": live["ops"]}
+        else:
+            old = locked_model(lock, export.model, path)  # type: ignore[arg-type]
+        changes = diff_entries(old, live, forbid_ops=self.settings.forbid_ops)
+        allowed = self.settings.allow
+        breaking = [c for c in changes if c.severity == "breaking" and c.rule not in allowed]
+        risks = [c for c in changes if c.severity == "risk"]
+        against = f"the contract lock {path}" if lock is not None else "--savedmodel-forbid-ops"
+        if breaking:
+            raise ContractViolation(
+                f"{export.label}: {len(breaking)} breaking change(s) against {against}:\n"
+                + format_changes(changes, allowed=allowed, against=against),
+                model=export.model, changes=changes)
+        for c in risks:
+            warnings.warn(f"{export.label}: {c.describe()}: {RULES_TEXT.get(c.rule, '')}", stacklevel=1)
+
+    def _replay(self, export: Export, key: str, stats: C.Stats) -> None:
+        from pytest_savedmodel.golden import replay_golden
+
+        lock = self._lock() or {}
+        golden = lock.get(export.model, {}).get("golden", {}).get(key)
+        sig = self.inspect(export).signature(key)
+        stats.examples = replay_golden(self.runner(export, sig, "raw"), golden or {},
+                                       where=f"{self.settings.contract}: models.{export.model}.golden.{key}")
+
+    def _plan_baseline(self, arg: ModelArg) -> Iterator[PlannedCheck]:
+        names = [e.model for e in self._anchors()]
+        owner = arg.name or (names[0] if names else None)
+        if owner not in names:
+            raise UsageError(f"--savedmodel-baseline={arg.path}: no --savedmodel named {owner!r}; models: "
+                             f"{', '.join(names) or '(none)'}")
+        anchor = next(e for e in self._anchors() if e.model == owner)
+        base = self._export(arg, "baseline", owner)
+        base.role = "baseline"
+        col = f"savedmodel:{owner}:baseline"
+        yield PlannedCheck(col, ("load",), "load", lambda stats: self._load_now(base), {"model": f"{owner}:baseline"})
+        yield PlannedCheck(col, ("contract",), "contract", lambda stats: self._baseline_contract(base, anchor),
+                           {"model": f"{owner}:baseline"})
+        try:
+            spec, bspec = self.inspect(anchor), self.inspect(base)
+        except SavedModelError:
+            return
+        for sig in self._signatures(spec):
+            old = bspec.signatures.get(sig.key)
+            if old is None or not sig.inputs or set(old.inputs) != set(sig.inputs):
+                continue
+            yield PlannedCheck(col, (sig.key, "parity[baseline~raw]"), "parity",
+                               self._baseline_parity(base, anchor, old, sig),
+                               {"model": f"{owner}:baseline", "signature": sig.key, "pair": "baseline~raw"})
+
+    def _baseline_contract(self, base: Export, anchor: Export) -> None:
+        from pytest_savedmodel.drift import diff_entries, format_changes
+        from pytest_savedmodel.errors import ContractViolation
+
+        changes = diff_entries(self.live_entry(base, golden=False), self.live_entry(anchor, golden=False),
+                               forbid_ops=self.settings.forbid_ops)
+        breaking = [c for c in changes if c.severity == "breaking" and c.rule not in self.settings.allow]
+        if breaking:
+            against = f"the baseline {base.label}"
+            raise ContractViolation(f"{anchor.label}: {len(breaking)} breaking change(s) against {against}:\n"
+                                    + format_changes(changes, allowed=self.settings.allow, against=against),
+                                    model=anchor.model, changes=changes)
+
+    def _baseline_parity(self, base: Export, anchor: Export, old: SignatureSpec,
+                         sig: SignatureSpec) -> Callable[[C.Stats], None]:
+        def run(stats: C.Stats) -> None:
+            left = self.runner(base, old, "raw")
+            right = self.runner(anchor, sig, "raw")
+            gen_sig = self.signature_for_generation(anchor, sig)
+
+            def body(features: Features) -> None:
+                C.check_parity(left, right, features, tolerance=self.tolerance, stats=stats)
+
+            self._property(body, self.strategy(gen_sig), stats=stats, max_examples=self.settings.examples,
+                           digest=f"{anchor.collector}::{sig.key}::baseline")
+
+        return run
 
     # ------------------------------------------------------------------ checkpoint and frozen graphs
     def _plan_graph(self, role: str, arg: ModelArg) -> Iterator[PlannedCheck]:

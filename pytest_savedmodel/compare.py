@@ -154,7 +154,9 @@ def compare_outputs(
         outputs: compare only these; default: the outputs both sides have (an output only one
             side has is reported as missing when ``outputs`` names it).
     """
-    default = tolerance if isinstance(tolerance, Tolerance) else Tolerance()
+    # duck-typed: a Tolerance from another import of this module (pytester re-imports) must still count
+    is_one = tolerance is not None and hasattr(tolerance, "rtol") and hasattr(tolerance, "atol")
+    default = Tolerance(tolerance.rtol, tolerance.atol) if is_one else Tolerance()  # type: ignore[union-attr]
     per = tolerance if isinstance(tolerance, Mapping) else {}
     keys = outputs if outputs is not None else sorted(set(left) & set(right))
     diffs = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_savedmodel.drift import validate_rules
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import parse_model_arg
 from pytest_savedmodel.reportfiles import check_report_path
@@ -21,7 +22,8 @@ from pytest_savedmodel.reportfiles import check_report_path
 __all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "Settings"]
 
 #: Names of the automatic checks, in the order items are collected.
-CHECKS = ("load", "signature", "outputs", "finite", "batch", "determinism", "parse_spec", "parity")
+CHECKS = ("load", "signature", "outputs", "finite", "batch", "determinism", "parse_spec", "parity", "contract",
+          "golden")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Option:
     metavar: str = "VALUE"
     multiple: bool = False
     kind: str = "str"  # str | int | float
+
+    @property
+    def is_flag(self) -> bool:
+        return self.kind == "flag"
 
     @property
     def dest(self) -> str:
@@ -54,6 +60,17 @@ OPTIONS = [
            metavar="[NAME=]PREFIX", multiple=True),
     Option("--savedmodel-frozen", "a frozen GraphDef .pb/.pbtxt of model NAME (default: the first --savedmodel), "
            "compared with its raw signatures. Repeatable.", metavar="[NAME=]FILE", multiple=True),
+    Option("--savedmodel-contract", "the contract lock file (default: savedmodel.lock.json in the rootdir).",
+           "savedmodel.lock.json", metavar="FILE"),
+    Option("--savedmodel-update-contract", "write or refresh the contract lock from the models (never written "
+           "otherwise).", metavar="", kind="flag"),
+    Option("--savedmodel-allow", "allow one drift rule (e.g. INPUT_DTYPE_CHANGED) so that change passes. Repeatable.",
+           metavar="RULE", multiple=True),
+    Option("--savedmodel-forbid-ops", "comma-separated TF ops the graph must not use (e.g. ReadFile,WriteFile).",
+           "", metavar="OP[,OP]"),
+    Option("--savedmodel-baseline", "the model now in production for model NAME (default: the first "
+           "--savedmodel): contract compatibility and prediction deltas. Repeatable.", metavar="[NAME=]DIR",
+           multiple=True),
     Option("--savedmodel-version", "version directory to use under a base dir (default: the highest).",
            metavar="N", kind="int"),
     Option("--savedmodel-tags", "MetaGraph tag-set to load, comma-separated (default: serve).", "serve",
@@ -104,6 +121,8 @@ def _value(config: Any, opt: Option) -> tuple[Any, bool]:
 
 
 def _convert(opt: Option, value: Any) -> Any:
+    if opt.kind == "flag":
+        return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
     if value is None or opt.kind == "str":
         return value
     try:
@@ -144,6 +163,11 @@ class Settings:
     server: str = "auto"
     server_timeout: float = 60.0
     reports: tuple[Path, ...] = ()
+    contract: Path | None = None
+    update_contract: bool = False
+    allow: frozenset[str] = frozenset()
+    forbid_ops: tuple[str, ...] = ()
+    baselines: tuple[ModelArg, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -199,6 +223,11 @@ class Settings:
             atol=values["savedmodel_atol"],
             training_defaults=dict(_training_default(t) for t in values["savedmodel_training_default"]),
             server=str(values["savedmodel_server"]),
+            contract=roots["savedmodel_contract"] / str(values["savedmodel_contract"]),
+            update_contract=bool(values["savedmodel_update_contract"]),
+            allow=validate_rules(values["savedmodel_allow"]),
+            forbid_ops=tuple(o.strip() for o in str(values["savedmodel_forbid_ops"] or "").split(",") if o.strip()),
+            baselines=model_args("savedmodel_baseline"),
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
         )

@@ -41,11 +41,16 @@ ROWS_KEY = pytest.StashKey["_SummaryRows"]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("savedmodel", "pytest-savedmodel: gate TensorFlow SavedModels")
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.dest, "metavar": opt.metavar, "help": opt.help}
-        kwargs["action"] = "append" if opt.multiple else "store"
-        kwargs["default"] = None
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help, "default": None}
+        if opt.is_flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["action"] = "append" if opt.multiple else "store"
+            kwargs["metavar"] = opt.metavar
         group.addoption(opt.flag, **kwargs)
-        if opt.multiple:
+        if opt.is_flag:
+            parser.addini(opt.ini, f"{opt.help} [{opt.flag}]", type="bool", default=False)
+        elif opt.multiple:
             parser.addini(opt.ini, f"{opt.help} [{opt.flag}]", type="linelist", default=[])
         else:
             parser.addini(opt.ini, f"{opt.help} [{opt.flag}]", type="string", default="")

@@ -121,3 +121,20 @@ def wire_types(base: Path) -> Path:
         return {"f": f, "d": d, "i": i, "b": b, "s": s}, outs
 
     return build(base, g)
+
+
+def contract_versions(base: Path) -> dict[str, Path]:
+    """v1; a v2 that renames output y to z and makes input x float64; a v3 that only adds an output."""
+    def v1(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        return {"x": x}, {"y": tf.identity(x * 2.0, name="y")}
+
+    def v2(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float64, [None], name="x")
+        return {"x": x}, {"z": tf.cast(x * 2.0, tf.float32, name="z")}
+
+    def v3(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        return {"x": x}, {"y": tf.identity(x * 2.0, name="y"), "extra": tf.identity(x + 1.0, name="extra")}
+
+    return {name: build(base / name, fn) for name, fn in (("v1", v1), ("v2", v2), ("v3", v3))}

@@ -1,0 +1,83 @@
+"""Golden examples: a few deterministic inputs and the outputs the model gave, kept in the contract lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pytest_savedmodel.compare import Tolerance, compare_outputs, format_mismatch
+from pytest_savedmodel.errors import ParityMismatch, SavedModelError
+from pytest_savedmodel.lock import decode_array, encode_array
+from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.spec import Features, SignatureSpec, TensorSpec
+
+__all__ = ["golden_inputs", "make_golden", "replay_golden"]
+
+
+def _array(t: TensorSpec, rng: np.random.Generator) -> np.ndarray:
+    shape = tuple(2 if d is None else d for d in (t.shape if t.shape is not None else (None,)))
+    if t.dtype.is_string:
+        out = np.empty(int(np.prod(shape)), dtype=object)
+        out[:] = [f"s{i}".encode() for i in range(out.size)]
+        return out.reshape(shape)
+    if t.dtype.is_bool:
+        return rng.integers(0, 2, shape).astype(bool)
+    if t.dtype.is_integer:
+        return rng.integers(0, 6, shape).astype(t.dtype.numpy)  # type: ignore[arg-type]
+    return np.round(rng.uniform(-2.0, 2.0, shape), 3).astype(t.dtype.numpy or "float32")
+
+
+def golden_inputs(sig: SignatureSpec, *, count: int = 3) -> list[Features]:
+    """``count`` deterministic feature dicts for ``sig`` (tf.Examples from the parse spec for parsing inputs)."""
+    out = []
+    for i in range(count):
+        rng = np.random.default_rng(1000 + i)
+        feats: Features = {}
+        for alias, t in sorted(sig.inputs.items()):
+            if sig.parse_spec is not None and alias == sig.parse_spec.input_alias:
+                from pytest_savedmodel.tfexample import encode_examples
+
+                rows: Features = {}
+                for f in sig.parse_spec.features:
+                    if f.kind == "fixed":
+                        spec = TensorSpec(f.key, f.dtype, (None, *f.shape) if f.shape not in ((), (1,)) else (None,))
+                        rows[f.key] = _array(spec, rng)
+                encoded = encode_examples(rows, sig.parse_spec, batch_size=2)
+                arr = np.empty(len(encoded), dtype=object)
+                arr[:] = encoded
+                feats[alias] = arr
+            else:
+                feats[alias] = _array(t, rng)
+        out.append(feats)
+    return out
+
+
+def make_golden(runner: Runner, sig: SignatureSpec, tolerance: Tolerance, *, count: int = 3) -> dict[str, Any] | None:
+    """Golden examples for the lock, or None when the model does not run on them."""
+    examples = []
+    for feats in golden_inputs(sig, count=count):
+        try:
+            outs = runner.predict(feats)
+        except SavedModelError:
+            return None
+        examples.append({"inputs": {k: encode_array(v) for k, v in sorted(feats.items())},
+                         "outputs": {k: encode_array(v) for k, v in sorted(outs.items())}})
+    return {"rtol": tolerance.rtol, "atol": tolerance.atol, "examples": examples}
+
+
+def replay_golden(runner: Runner, golden: dict[str, Any], *, where: str) -> int:
+    """Run the locked inputs again; a :class:`ParityMismatch` if outputs moved beyond the locked tolerance."""
+    tol = Tolerance(float(golden.get("rtol", 1e-4)), float(golden.get("atol", 1e-5)))
+    for i, ex in enumerate(golden.get("examples", [])):
+        feats = {k: decode_array(v, where=f"{where}.examples[{i}].inputs.{k}") for k, v in ex["inputs"].items()}
+        want = {k: decode_array(v, where=f"{where}.examples[{i}].outputs.{k}") for k, v in ex["outputs"].items()}
+        got = runner.predict(feats)
+        result = compare_outputs(want, got, names=("locked", runner.name), tolerance=tol, outputs=sorted(want))
+        if not result.ok:
+            worst = result.worst
+            raise ParityMismatch(
+                f"golden example {i} of {where} no longer gives the locked outputs:\n"
+                + format_mismatch(result, feats),
+                runners=("locked", runner.name), output=worst.output if worst else None, result=result)
+    return len(golden.get("examples", []))
