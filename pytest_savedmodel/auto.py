@@ -410,18 +410,8 @@ class AutoSuite:
 
     def _baseline_parity(self, base: Export, anchor: Export, old: SignatureSpec,
                          sig: SignatureSpec) -> Callable[[C.Stats], None]:
-        def run(stats: C.Stats) -> None:
-            left = self.runner(base, old, "raw")
-            right = self.runner(anchor, sig, "raw")
-            gen_sig = self.signature_for_generation(anchor, sig)
-
-            def body(features: Features) -> None:
-                C.check_parity(left, right, features, tolerance=self.tolerance, stats=stats)
-
-            self._property(body, self.strategy(gen_sig), stats=stats, max_examples=self.settings.examples,
-                           digest=f"{anchor.collector}::{sig.key}::baseline")
-
-        return run
+        return self._parity(lambda: self.runner(base, old, "raw"), lambda: self.runner(anchor, sig, "raw"),
+                            anchor, sig, digest=f"{anchor.collector}::{sig.key}::baseline")
 
     # ------------------------------------------------------------------ checkpoint and frozen graphs
     def _plan_graph(self, role: str, arg: ModelArg) -> Iterator[PlannedCheck]:
@@ -463,16 +453,21 @@ class AutoSuite:
             self.graph_runner(anchor, sigs[0], role, path)._ensure()  # type: ignore[attr-defined]
 
     def _graph_parity(self, anchor: Export, sig: SignatureSpec, role: str, path: Any) -> Callable[[C.Stats], None]:
+        return self._parity(lambda: self.runner(anchor, sig, "raw"), lambda: self.graph_runner(anchor, sig, role, path),
+                            anchor, sig, digest=f"{anchor.collector}::{sig.key}::{role}")
+
+    def _parity(self, left: Callable[[], Runner], right: Callable[[], Runner], export: Export, sig: SignatureSpec,
+                *, digest: str) -> Callable[[C.Stats], None]:
+        """A parity item: the same generated features for ``sig`` through two runners (made when it runs)."""
         def run(stats: C.Stats) -> None:
-            raw = self.runner(anchor, sig, "raw")
-            other = self.graph_runner(anchor, sig, role, path)
-            gen_sig = self.signature_for_generation(anchor, sig)
+            a, b = left(), right()
+            gen_sig = self.signature_for_generation(export, sig)
 
             def body(features: Features) -> None:
-                C.check_parity(raw, other, features, tolerance=self.tolerance, stats=stats)
+                C.check_parity(a, b, features, tolerance=self.tolerance, stats=stats)
 
             self._property(body, self.strategy(gen_sig), stats=stats, max_examples=self.settings.examples,
-                           digest=f"{anchor.collector}::{sig.key}::{role}")
+                           digest=digest)
 
         return run
 

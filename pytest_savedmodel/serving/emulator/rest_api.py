@@ -85,9 +85,8 @@ class _Api:
             return self.metadata(name, version, label) if sub else self.status(name, version, label)
         raise malformed
 
-    def predict(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
-        _, predict_pb2, *_ = _pb()
-        request = predict_pb2.PredictRequest()
+    def _request(self, request: Any, name: str, version: str | None, label: str | None, body: bytes) -> Any:
+        """Fill the request's ModelSpec from the URL and the JSON ``signature_name``; return the parsed body."""
         self._spec(request.model_spec, name, version, label)
         doc = J.parse_body(body, max_depth=self.max_depth)
         if "signature_name" in doc:
@@ -95,6 +94,12 @@ class _Api:
                 raise ServingError("INVALID_ARGUMENT", f"JSON Value: {J.debug_string(doc)} not formatted correctly. "
                                                        f"'signature_name' key must be a string value.")
             request.model_spec.signature_name = doc["signature_name"]
+        return doc
+
+    def predict(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
+        _, predict_pb2, *_ = _pb()
+        request = predict_pb2.PredictRequest()
+        doc = self._request(request, name, version, label, body)
         servable = self.core.manager.resolve(request.model_spec)
         signame = request.model_spec.signature_name or "serving_default"
         sig = servable.signature_def(signame)
@@ -114,13 +119,7 @@ class _Api:
         _, _, classification_pb2, regression_pb2, *_ = _pb()
         request = (classification_pb2.ClassificationRequest() if kind == "classify"
                    else regression_pb2.RegressionRequest())
-        self._spec(request.model_spec, name, version, label)
-        doc = J.parse_body(body, max_depth=self.max_depth)
-        if "signature_name" in doc:
-            if not isinstance(doc["signature_name"], str):
-                raise ServingError("INVALID_ARGUMENT", f"JSON Value: {J.debug_string(doc)} not formatted correctly. "
-                                                       f"'signature_name' key must be a string value.")
-            request.model_spec.signature_name = doc["signature_name"]
+        doc = self._request(request, name, version, label, body)
         J.examples_input(doc, request)
         return request
 
