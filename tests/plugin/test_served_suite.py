@@ -96,3 +96,45 @@ def test_savedmodel_server_fixture_serves_user_tests(pytester: pytest.Pytester, 
                                 "-k", "test_served")
     result.assert_outcomes(passed=1)
     assert emulators_started_by_us() == []
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_ctrl_c_or_a_killed_pytest_leaves_no_server(pytester: pytest.Pytester, testdata: Path, sig: str) -> None:
+    """Ctrl-C (SIGINT) to pytest, or pytest killed outright, while the emulator serves: nothing survives."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_wait(savedmodel_server):
+            print("SERVER", savedmodel_server.process.pid, flush=True)
+            time.sleep(120)
+        """
+    )
+    model = f"--savedmodel=half={testdata / 'saved_model_half_plus_two_cpu'}"
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider",
+                             "--savedmodel-server=emulator", model, "-k", "test_wait"], cwd=pytester.path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    server_pid = None
+    deadline = time.monotonic() + 120
+    while server_pid is None and time.monotonic() < deadline:
+        line = proc.stdout.readline().decode(errors="replace")
+        if "SERVER " in line:  # printed after the test file's name on the same line
+            server_pid = int(line.split("SERVER ")[1].split()[0])
+        if not line and proc.poll() is not None:
+            break
+    assert server_pid is not None, "the emulator did not start"
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and Path(f"/proc/{server_pid}").exists() and \
+            "Z" not in Path(f"/proc/{server_pid}/stat").read_text().split(")")[-1].split()[0]:
+        time.sleep(0.2)
+    alive = Path(f"/proc/{server_pid}").exists() and \
+        "Z" not in Path(f"/proc/{server_pid}/stat").read_text().split(")")[-1].split()[0]
+    assert not alive, f"emulator {server_pid} survived {sig} to pytest"
