@@ -78,3 +78,27 @@ def test_worst_element_is_the_one_that_breaks_the_tolerance_most() -> None:
     r = compare_outputs(a, b, tolerance=Tolerance(1e-4, 1e-5))
     assert not r.ok and r.diffs[0].worst_index == (1,) and r.diffs[0].mismatched == 1
     assert r.diffs[0].max_abs == pytest.approx(0.05)
+
+
+def test_batch_invariance_allows_noise_at_the_scale_of_the_output_but_not_a_real_dependence() -> None:
+    from pytest_savedmodel.checks import check_batch_invariance
+    from pytest_savedmodel.errors import ModelCheckFailure
+    from pytest_savedmodel.runners.fake import FakeRunner
+    from pytest_savedmodel.spec import SignatureSpec, TensorSpec, dtype_by_name
+
+    sig = SignatureSpec("s", "m", {"x": TensorSpec("x", dtype_by_name("float32"), (None,))},
+                        {"y": TensorSpec("y", dtype_by_name("float32"), (None,))})
+    x = np.array([600.0, 0.2], np.float32)
+
+    def noisy(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # kernel noise: 7e-5 on an element near zero
+        y = f["x"].astype(np.float32).copy()
+        return {"y": y + np.float32(7e-5) * (len(y) > 1)}
+
+    check_batch_invariance("m", FakeRunner(sig, noisy), {"x": x}, Tolerance(1e-4, 1e-5))
+
+    def centred(f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # BatchNorm in training mode
+        return {"y": f["x"] - f["x"].mean()}
+
+    with pytest.raises(ModelCheckFailure, match="outputs depend on the rest of the batch"):
+        check_batch_invariance("m", FakeRunner(sig, centred), {"x": np.array([1.0, 3.0], np.float32)},
+                               Tolerance(1e-4, 1e-5))
