@@ -170,7 +170,7 @@ class AutoSuite:
     # ------------------------------------------------------------------ served paths
     @property
     def serves(self) -> bool:
-        return self.settings.server.strip().lower() != "none" and self._want("parity")
+        return self.settings.server.strip().lower() != "none" and (self._want("parity") or self._want("golden"))
 
     @staticmethod
     def server_name(export: Export) -> str:
@@ -327,9 +327,10 @@ class AutoSuite:
                 continue  # the contract item reports it
             entry = (lock or {}).get(export.model, {})
             for key in sorted(entry.get("golden", {})):
-                yield PlannedCheck(export.collector, (key, "golden"), "golden",
-                                   functools.partial(self._replay, export, key),
-                                   {"model": export.model, "signature": key})
+                for path in self._golden_paths(export, key):
+                    yield PlannedCheck(export.collector, (key, f"golden[{path}]"), "golden",
+                                       functools.partial(self._replay, export, key, path),
+                                       {"model": export.model, "signature": key, "pair": f"locked~{path}"})
 
     def _contract_item(self, export: Export, stats: C.Stats) -> None:
         self._check_contract(export)
@@ -361,14 +362,68 @@ class AutoSuite:
         for c in risks:
             warnings.warn(f"{export.label}: {c.describe()}: {RULES_TEXT.get(c.rule, '')}", stacklevel=1)
 
-    def _replay(self, export: Export, key: str, stats: C.Stats) -> None:
+    def _golden_paths(self, export: Export, key: str) -> list[str]:
+        """Every path the locked golden inputs of ``key`` can be replayed on: raw, parsing twins, graphs, served."""
+        paths = ["raw"]
+        try:
+            sig = self.inspect(export).signatures.get(key)
+        except SavedModelError:
+            return paths
+        if sig is None:
+            return paths  # the contract item reports the missing signature; replay says it too
+        for twin in self.exports:
+            if twin.role != "savedmodel" and twin.model == export.model and self._parsing_twin(twin, sig) is not None:
+                paths.append(twin.role)
+        dense = sig.parse_spec is None and bool(sig.inputs) and all(t.encoding == "dense" for t in sig.inputs.values())
+        for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
+            if dense and any((a.name or self._anchors()[0].model) == export.model for a in args):
+                paths.append(role)
+        if self.serves and all(t.dtype.is_data for t in sig.inputs.values()):
+            paths += ["grpc", "rest"] if sig.inputs else ["grpc"]
+        return paths
+
+    def _parsing_twin(self, twin: Export, raw_sig: SignatureSpec) -> SignatureSpec | None:
+        """The signature of a parsing export that takes ``raw_sig``'s inputs as tf.Example features."""
+        if raw_sig.parse_spec is not None or not raw_sig.inputs:
+            return None
+        try:
+            spec = self.inspect(twin)
+        except SavedModelError:
+            return None
+        for sig in (spec.signatures.get(raw_sig.key), spec.signatures.get("serving_default"),
+                    *sorted(spec.callable_signatures.values(), key=lambda s: s.key)):
+            if (sig is not None and sig.parse_spec is not None and set(raw_sig.inputs) <= set(sig.parse_spec.keys)
+                    and set(raw_sig.outputs) & set(sig.outputs)):
+                return sig
+        return None
+
+    def _golden_runner(self, export: Export, sig: SignatureSpec, path: str) -> Runner:
+        if path == "raw":
+            return self.runner(export, sig, "raw")
+        if path in ("grpc", "rest"):
+            return self.served_runner(export, sig, path)
+        for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
+            if path == role:
+                arg = next(a for a in args if (a.name or self._anchors()[0].model) == export.model)
+                return self.graph_runner(export, sig, role, arg.root / arg.path)
+        twin = next(e for e in self.exports if e.role == path and e.model == export.model)
+        twin_sig = self._parsing_twin(twin, sig)
+        assert twin_sig is not None
+        return self.runner(twin, twin_sig, "parsing")
+
+    def _replay(self, export: Export, key: str, path: str, stats: C.Stats) -> None:
         from pytest_savedmodel.golden import replay_golden
 
         lock = self._lock() or {}
         golden = lock.get(export.model, {}).get("golden", {}).get(key)
         sig = self.inspect(export).signature(key)
-        stats.examples = replay_golden(self.runner(export, sig, "raw"), golden or {},
-                                       where=f"{self.settings.contract}: models.{export.model}.golden.{key}")
+        runner = self._golden_runner(export, sig, path)
+        try:
+            stats.examples = replay_golden(runner, golden or {},
+                                           where=f"{self.settings.contract}: models.{export.model}.golden.{key}",
+                                           observe=stats.observe)
+        except RunnerError as exc:
+            raise self._server_gone(exc) from None
 
     def _plan_baseline(self, arg: ModelArg) -> Iterator[PlannedCheck]:
         names = [e.model for e in self._anchors()]
@@ -521,7 +576,7 @@ class AutoSuite:
                 yield PlannedCheck(col, (key, check), check, self._dynamic(export, sig, check), info)
         if self._want("batch") and C.supports_batching(sig):
             yield PlannedCheck(col, (key, "batch"), "batch", self._dynamic(export, sig, "batch"), info)
-        if self.serves and all(t.dtype.is_data for t in sig.inputs.values()):
+        if self.serves and self._want("parity") and all(t.dtype.is_data for t in sig.inputs.values()):
             left = "raw" if export.role == "savedmodel" else export.role
             for kind in ("grpc", "rest"):
                 if kind == "rest" and not sig.inputs:

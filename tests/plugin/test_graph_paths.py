@@ -74,3 +74,23 @@ def test_tensor_not_in_graph_names_alias_and_similar(sig: object, iris_graphs: d
     text = str(info.value)
     assert "output 'logits' is tensor 'logitz:0', which is not in the graph of frozen graph" in text
     assert "'logits'" in text and "tensor_map=" in text
+
+
+def test_golden_examples_replay_on_every_path_the_user_has(pytester: pytest.Pytester, iris_graphs: dict[str, Path],
+                                                            iris_pair: tuple[Path, Path]) -> None:
+    g = iris_graphs
+    paths = [f"--savedmodel=iris={g['raw']}", f"--savedmodel-parsing=iris={iris_pair[1]}",
+             f"--savedmodel-checkpoint={g['checkpoint']}"]
+    checks = "--savedmodel-checks=contract,golden"
+    pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-server=none", *paths, checks,
+                       "--savedmodel-update-contract").assert_outcomes(passed=8)
+    # the locked goldens, replayed: raw, the parsing twin, the checkpoint, a frozen graph and both served APIs
+    result = pytester.runpytest("-p", "no:cacheprovider", *paths, f"--savedmodel-frozen={g['frozen_old']}", checks)
+    for path in ("raw", "parsing", "checkpoint", "grpc", "rest"):
+        result.stdout.fnmatch_lines([f"*serving_default*golden[[]{path}[]]*3*ok*"])
+    # the frozen graph made from older weights no longer gives the locked outputs
+    result.stdout.fnmatch_lines(["*golden example 0 of *savedmodel.lock.json: models.iris.golden.serving_default "
+                                 "no longer gives the locked outputs*",
+                                 "*locked and frozen disagree*",
+                                 "*serving_default*golden[[]frozen[]]*FAILED*"])
+    result.assert_outcomes(passed=11, failed=2)  # golden[frozen] and parity[raw~frozen]
