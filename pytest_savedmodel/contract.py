@@ -9,7 +9,7 @@ from typing import Any
 from pytest_savedmodel.errors import ContractViolation, InvalidArgument
 from pytest_savedmodel.spec import DType, ModelSpec, TensorSpec, dtype_by_name, format_shape
 
-__all__ = ["Contract", "TensorContract", "check_contract", "tensor_contract"]
+__all__ = ["Contract", "TensorContract", "check_contract", "check_contract_against_lock", "tensor_contract"]
 
 Shape = tuple[int | None, ...]
 
@@ -89,7 +89,7 @@ def tensor_contract(alias: str, value: Any, *, where: str = "inputs") -> TensorC
 
 
 def _check_tensors(kind: str, declared: Mapping[str, TensorContract], actual: Mapping[str, TensorSpec],
-                   exact: bool) -> list[str]:
+                   exact: bool, words: tuple[str, str] = ("expected", "got")) -> list[str]:
     problems = []
     for alias, want in sorted(declared.items()):
         got = actual.get(alias)
@@ -102,9 +102,10 @@ def _check_tensors(kind: str, declared: Mapping[str, TensorContract], actual: Ma
                             f"{kind[:-1]}{hint}; {kind} that exist: {', '.join(sorted(actual)) or '(none)'}")
             continue
         if want.dtype is not None and want.dtype != got.dtype:
-            problems.append(f"  {kind[:-1]} {alias!r}: expected dtype {want.dtype.name}, got {got.dtype.name}")
+            problems.append(f"  {kind[:-1]} {alias!r}: {words[0]} dtype {want.dtype.name}, {words[1]} "
+                            f"{got.dtype.name}")
         if want.shape is not None and want.shape != got.shape:
-            problems.append(f"  {kind[:-1]} {alias!r}: expected shape {format_shape(want.shape)}, got "
+            problems.append(f"  {kind[:-1]} {alias!r}: {words[0]} shape {format_shape(want.shape)}, {words[1]} "
                             f"{format_shape(got.shape)}")
     if exact:
         for alias in sorted(set(actual) - set(declared)):
@@ -128,3 +129,41 @@ def check_contract(spec: ModelSpec, contract: Contract) -> None:
             signature=sig.key,
             problems=problems,
         )
+
+
+def _locked_tensors(tensors: Mapping[str, Any]) -> dict[str, TensorSpec]:
+    out = {}
+    for alias, t in tensors.items():
+        shape = None if t.get("shape") is None else tuple(None if d == -1 else int(d) for d in t["shape"])
+        out[alias] = TensorSpec(alias, dtype_by_name(t["dtype"]), shape)
+    return out
+
+
+def check_contract_against_lock(locked: Mapping[str, Any], contract: Contract, *, lock: str, model: str,
+                                test: str) -> None:
+    """A marker and the contract lock describe one contract: raise if they contradict each other.
+
+    ``locked`` is the lock's entry for ``model`` (as read by :func:`pytest_savedmodel.lock.read_lock`).
+    """
+    __tracebackhide__ = True
+    sigs = locked.get("signatures", {})
+    head = (f"@pytest.mark.savedmodel_signature({contract.signature!r}) on {test} contradicts the contract lock "
+            f"{lock}")
+    if contract.signature not in sigs:
+        raise ContractViolation(
+            f"{head}: the lock has no signature {contract.signature!r} for model {model!r} (it locks: "
+            f"{', '.join(sorted(sigs)) or 'none'}). Fix the marker, or refresh the lock with "
+            f"--savedmodel-update-contract if the model really changed",
+            model=model, signature=contract.signature, problems=[])
+    sig = sigs[contract.signature]
+    words = ("the marker says", "the lock says")
+    problems = []
+    if contract.method is not None and contract.method != sig.get("method_name"):
+        problems.append(f"  method name: the marker says {contract.method!r}, the lock says {sig.get('method_name')!r}")
+    problems += _check_tensors("inputs", contract.inputs, _locked_tensors(sig["inputs"]), contract.exact, words)
+    problems += _check_tensors("outputs", contract.outputs, _locked_tensors(sig["outputs"]), contract.exact, words)
+    if problems:
+        raise ContractViolation(
+            f"{head} (models.{model}.signatures.{contract.signature}):\n" + "\n".join(problems)
+            + "\nOne of them is wrong: fix the marker, or refresh the lock with --savedmodel-update-contract",
+            model=model, signature=contract.signature, problems=problems)

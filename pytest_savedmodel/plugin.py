@@ -104,15 +104,26 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    __tracebackhide__ = True
     marks = list(item.iter_markers("savedmodel_signature"))
     if not marks:
         return
     from pytest_savedmodel.contract import check_contract
     from pytest_savedmodel.markers import contract_from_marker
 
+    settings = item.config.stash[SETTINGS_KEY]
     for mark in marks:
         contract = contract_from_marker(mark)
-        check_contract(model_for(item.config, contract.model).spec, contract)
+        model = model_for(item.config, contract.model)
+        lock = settings.contract
+        if lock is not None and lock.is_file() and not settings.update_contract:
+            from pytest_savedmodel.contract import check_contract_against_lock
+            from pytest_savedmodel.lock import read_lock
+
+            locked = read_lock(lock).get(model.name)
+            if locked is not None:
+                check_contract_against_lock(locked, contract, lock=str(lock), model=model.name, test=item.nodeid)
+        check_contract(model.spec, contract)
 
 
 class _SummaryRows:

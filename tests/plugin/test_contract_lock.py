@@ -136,3 +136,38 @@ def test_baseline_within_tolerance_passes_and_fails_when_tightened(pytester: pyt
     result.stdout.fnmatch_lines(["*savedmodel:iris:baseline::serving_default::parity[[]baseline~raw[]]*",
                                  "*baseline and raw disagree*", "*output '*': * elements differ; max abs error*",
                                  "*inputs of row *"])
+
+
+def test_a_marker_that_contradicts_the_lock_is_reported_as_such(pytester: pytest.Pytester,
+                                                                versions: dict[str, Path]) -> None:
+    update(pytester, versions["v1"])  # locks x: float32
+    pytester.makepyfile(test_client="""
+        import pytest
+
+        @pytest.mark.savedmodel_signature(inputs={"x": "float64"})
+        def test_client_sends_doubles(savedmodel):
+            pass
+
+        @pytest.mark.savedmodel_signature("serving_defualt")
+        def test_typo(savedmodel):
+            pass
+
+        @pytest.mark.savedmodel_signature(inputs={"x": "float32"}, outputs={"y": ("float32", [None])})
+        def test_agrees(savedmodel):
+            pass
+    """)
+    # v2 takes float64: the marker matches the model, but not the lock the team reviewed
+    result = pytester.runpytest(*ARGS, f"--savedmodel=m={versions['v2']}", "--savedmodel-checks=load", "test_client.py")
+    result.assert_outcomes(passed=1, errors=3)  # the load item passes
+    out = result.stdout.str()
+    assert ("@pytest.mark.savedmodel_signature('serving_default') on test_client.py::test_client_sends_doubles "
+            "contradicts the contract lock") in out
+    assert "(models.m.signatures.serving_default):" in out
+    assert "input 'x': the marker says dtype float64, the lock says float32" in out
+    assert "One of them is wrong: fix the marker, or refresh the lock with --savedmodel-update-contract" in out
+    assert "the lock has no signature 'serving_defualt' for model 'm' (it locks: serving_default)" in out
+    # the third marker agrees with the lock; it then meets the model, which changed
+    assert "input 'x': expected dtype float32, got float64" in out
+    # on v1 the third marker agrees with the lock and the model; the other two still contradict the lock
+    result = pytester.runpytest(*ARGS, f"--savedmodel=m={versions['v1']}", "--savedmodel-checks=load", "test_client.py")
+    result.assert_outcomes(passed=2, errors=2)
