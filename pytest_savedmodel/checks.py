@@ -8,7 +8,7 @@ Hypothesis (so settings, profiles, seeds and shrinking apply) and raise a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,9 +41,19 @@ class Stats:
     max_rel: float = 0.0
     worst_output: str = ""
     samples: list[tuple[str, float, float]] | None = None  # (output, abs, rel) per example, for plots
+    #: per output: the largest difference seen, both values and the inputs of the row that moved it most
+    movers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def observe(self, result: ParityResult) -> None:
+    def observe(self, result: ParityResult, features: Features | None = None) -> None:
         for d in result.diffs:
+            seen = self.movers.get(d.output, {}).get("max_abs", -1.0)
+            if d.reason in ("", "values") and d.total and d.max_abs > seen:
+                row = d.worst_index[0] if d.worst_index else 0
+                self.movers[d.output] = {
+                    "max_abs": d.max_abs, "max_rel": d.max_rel, "index": list(d.worst_index),
+                    result.left: d.left_value, result.right: d.right_value,
+                    "inputs": row_of(features, row) if features is not None else None,
+                }
             if self.samples is not None and d.reason in ("", "values"):
                 self.samples.append((d.output, d.max_abs, d.max_rel))
             if d.max_abs > self.max_abs or not self.worst_output:
@@ -318,7 +328,7 @@ def check_parity(
         )
     result = compare_outputs(a, b, names=(left.name, right.name), tolerance=tolerance, outputs=common)
     if stats is not None:
-        stats.observe(result)
+        stats.observe(result, features)
     if not result.ok:
         worst = result.worst
         raise ParityMismatch(

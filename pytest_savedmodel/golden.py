@@ -68,7 +68,7 @@ def make_golden(runner: Runner, sig: SignatureSpec, tolerance: Tolerance, *, cou
 
 
 def replay_golden(runner: Runner, golden: dict[str, Any], *, where: str,
-                  observe: Callable[[ParityResult], None] | None = None) -> int:
+                  observe: Callable[[ParityResult, Features], None] | None = None) -> int:
     """Run the locked inputs again; a :class:`ParityMismatch` if outputs moved beyond the locked tolerance."""
     tol = Tolerance(float(golden.get("rtol", 1e-4)), float(golden.get("atol", 1e-5)))
     for i, ex in enumerate(golden.get("examples", [])):
@@ -81,7 +81,7 @@ def replay_golden(runner: Runner, golden: dict[str, Any], *, where: str,
                                  f"outputs {sorted(want)} (it returns {sorted(got)})", runners=("locked", runner.name))
         result = compare_outputs(want, got, names=("locked", runner.name), tolerance=tol, outputs=common)
         if observe is not None:
-            observe(result)
+            observe(result, feats)
         if not result.ok:
             worst = result.worst
             raise ParityMismatch(

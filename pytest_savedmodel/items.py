@@ -47,6 +47,12 @@ class SavedModelItem(pytest.Item):
                 self.user_properties += [("savedmodel.max_abs", f"{s.max_abs:.6g}"),
                                          ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
                                          ("savedmodel.worst_output", s.worst_output)]
+            if s.movers:
+                import json
+
+                movers = [{"output": k, **v} for k, v in sorted(s.movers.items(), key=lambda kv: -kv[1]["max_abs"])
+                          if v["max_abs"] > 0]
+                self.user_properties.append(("savedmodel.movers", json.dumps(movers, default=str)))
             if s.samples:
                 import json
 

@@ -133,6 +133,7 @@ class _SummaryRows:
         self.rows: dict[str, dict[str, str]] = {}
         self.failures: dict[str, str] = {}
         self.samples: dict[str, list[tuple[str, float, float]]] = {}
+        self.movers: dict[str, list[dict[str, object]]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = {k: str(v) for k, v in report.user_properties if str(k).startswith("savedmodel.")}
@@ -144,6 +145,10 @@ class _SummaryRows:
             self.rows[report.nodeid] = summary_row(report.nodeid, report.outcome, report.when, props)
         if report.failed:
             self.failures[report.nodeid] = report.longreprtext[:8000]
+        if "savedmodel.movers" in props:
+            import json
+
+            self.movers[report.nodeid] = json.loads(props["savedmodel.movers"])
         if "savedmodel.samples" in props:
             import json
 
@@ -160,6 +165,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "savedmodel summary")
     for line in format_table(list(rows.values())):
         terminalreporter.write_line(line)
+    from pytest_savedmodel.report import format_movers
+
+    for nodeid, movers in collector.movers.items():
+        if "baseline~" in nodeid:  # the pre-deploy gate: what moved between production and the candidate
+            for line in format_movers(nodeid, movers):
+                terminalreporter.write_line(line)
     suite = config.stash.get(SUITE_KEY, None)
     server = getattr(suite, "_server", None)
     if server is not None:
@@ -188,6 +199,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         rows=list(collector.rows.values()),
         failures=[{"id": k, "text": v} for k, v in collector.failures.items()],
         samples=collector.samples,
+        movers=collector.movers,
         tolerance={"rtol": settings.rtol, "atol": settings.atol},
     )
     for path in settings.reports:

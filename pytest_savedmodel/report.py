@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_savedmodel._lazy import tf_version
 
 if TYPE_CHECKING:
     from pytest_savedmodel.auto import AutoSuite
 
-__all__ = ["format_table", "header_lines", "summary_row"]
+__all__ = ["format_movers", "format_table", "header_lines", "summary_row"]
 
 
 def header_lines(suite: AutoSuite) -> list[str]:
@@ -76,3 +76,24 @@ def format_table(rows: list[dict[str, str]]) -> list[str]:
     out = [line, "  ".join("-" * widths[c] for c in cols)]
     out += ["  ".join(r[c].ljust(widths[c]) for c in cols).rstrip() for r in rows]
     return out
+
+
+def _short(value: object, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def format_movers(nodeid: str, movers: list[dict[str, Any]], *, top: int = 5) -> list[str]:
+    """The outputs that moved most between a pair of paths, largest first, with the inputs that moved them."""
+    pair = nodeid.rsplit("[", 1)[-1].rstrip("]") if nodeid.endswith("]") else ""
+    left, _, right = pair.partition("~")
+    if not movers:
+        return [f"{nodeid}: no output moved (all identical on every generated input)"]
+    lines = [f"{nodeid}: outputs that moved most"]
+    for m in movers[:top]:
+        where = f" at {list(m['index'])}" if m.get("index") else ""
+        vals = f"  {left}={m.get(left)!r} {right}={m.get(right)!r}" if left in m and right in m else ""
+        lines.append(f"  {m['output']}: max abs {float(m['max_abs']):.6g}, rel {float(m['max_rel']):.6g}{where}{vals}")
+        if m.get("inputs") is not None:
+            lines.append(f"    inputs of that row: {_short(m['inputs'])}")
+    return lines

@@ -35,6 +35,7 @@ class ReportData:
     failures: list[dict[str, str]] = field(default_factory=list)
     samples: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)  # item id -> samples
     tolerance: dict[str, float] = field(default_factory=dict)
+    movers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # item id -> outputs by largest delta
 
     def as_json(self) -> dict[str, Any]:
         def num(x: float) -> float | str:
@@ -48,6 +49,7 @@ class ReportData:
             "failures": self.failures,
             "deviations": {k: [{"output": o, "abs": num(a), "rel": num(r)} for o, a, r in v]
                            for k, v in self.samples.items()},
+            "movers": self.movers,
         }
 
 
@@ -136,6 +138,12 @@ def _html(data: ReportData) -> str:
         parts.append("<p>Plots need matplotlib: pip install 'pytest-savedmodel[report]'</p>")
     else:
         parts.append("<p>No parity checks ran.</p>")
+    if data.movers:
+        from pytest_savedmodel.report import format_movers
+
+        parts.append("<h2>Outputs that moved most</h2>")
+        for item, movers in data.movers.items():
+            parts.append(f"<pre>{esc(chr(10).join(format_movers(item, movers)))}</pre>")
     if data.failures:
         parts.append("<h2>Findings</h2>")
         for f in data.failures:
@@ -150,6 +158,12 @@ def _markdown(data: ReportData) -> str:
         cols = list(data.rows[0])
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in data.rows]
+    if data.movers:
+        from pytest_savedmodel.report import format_movers
+
+        lines += ["", "## Outputs that moved most"]
+        for item, movers in data.movers.items():
+            lines += ["", "```", *format_movers(item, movers), "```"]
     for f in data.failures:
         lines += ["", f"## {f['id']}", "", "```", f["text"], "```"]
     return "\n".join(lines) + "\n"

@@ -130,7 +130,17 @@ def test_baseline_within_tolerance_passes_and_fails_when_tightened(pytester: pyt
                                                                    baseline_pair: tuple[Path, Path]) -> None:
     prod, cand = baseline_pair
     args = [*ARGS, f"--savedmodel=iris={cand}", f"--savedmodel-baseline={prod}", "-k", "baseline"]
-    pytester.runpytest(*args).assert_outcomes(passed=3)
+    result = pytester.runpytest(*args, "--savedmodel-report=report.json")
+    result.assert_outcomes(passed=3)
+    # passing, the gate still says what moved: outputs ranked by their largest delta, with the inputs
+    result.stdout.fnmatch_lines([
+        "*savedmodel:iris:baseline::serving_default::parity[[]baseline~raw[]]: outputs that moved most",
+        "  logits: max abs *, rel * at [[]*[]]  baseline=* raw=*", "    inputs of that row: {'PetalLength': *"])
+    movers = json.loads((pytester.path / "report.json").read_text())["movers"]
+    (item, ranked), = movers.items()
+    assert item.endswith("parity[baseline~raw]") and [m["output"] for m in ranked] == ["logits", "probabilities"]
+    assert ranked[0]["max_abs"] > ranked[1]["max_abs"] > 0  # class_ids did not move and is not listed
+    assert set(ranked[0]["inputs"]) == {"PetalLength", "PetalWidth", "SepalLength", "SepalWidth"}
     result = pytester.runpytest(*args, "--savedmodel-rtol=1e-9", "--savedmodel-atol=0")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*savedmodel:iris:baseline::serving_default::parity[[]baseline~raw[]]*",
