@@ -91,6 +91,9 @@ class AutoSuite:
         self._own_home: str | None = None
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
         self.exports = self._locate()
+        self.baselines: dict[str, Export] = {}  # model name -> the production model it is compared with
+        for arg in settings.baselines:
+            self._baseline_export(arg)
 
     # ------------------------------------------------------------------ locating
     def _locate(self) -> list[Export]:
@@ -170,7 +173,8 @@ class AutoSuite:
     # ------------------------------------------------------------------ served paths
     @property
     def serves(self) -> bool:
-        return self.settings.server.strip().lower() != "none" and (self._want("parity") or self._want("golden"))
+        return self.settings.server.strip().lower() != "none" and any(
+            self._want(c) for c in ("parity", "golden", "latency", "concurrency"))
 
     @staticmethod
     def server_name(export: Export) -> str:
@@ -187,7 +191,7 @@ class AutoSuite:
             from pytest_savedmodel.serving.launcher import ModelServer, ServedModel
 
             models = [ServedModel(self.server_name(e), e.ref.path, e.ref.version if e.ref.version is not None else 1)
-                      for e in self.exports if e.ref is not None and e.error is None]
+                      for e in (*self.exports, *self.baselines.values()) if e.ref is not None and e.error is None]
             self._server_dir = tempfile.mkdtemp(prefix="savedmodel-server-")
             try:
                 server = ModelServer.create(self.settings.server, models=models, log_dir=Path(self._server_dir),
@@ -210,23 +214,25 @@ class AutoSuite:
                            signature=exc.signature)
 
     def served_runner(self, export: Export, sig: SignatureSpec, kind: str, method: str = "predict") -> Runner:
+        """The session's client for ``export``'s ``sig`` over ``kind`` (grpc or rest), made once."""
         key = (export.collector, sig.key, f"{kind}-{method}")
         if key not in self._runners:
-            server = self.server()
-            version = export.ref.version if export.ref and export.ref.version is not None else 1
-            name = self.server_name(export)
-            if kind == "grpc":
-                from pytest_savedmodel.runners.grpc import GrpcRunner
-
-                self._runners[key] = GrpcRunner(sig, target=server.grpc_target, model_name=name, version=version,
-                                                method=method)
-            else:
-                from pytest_savedmodel.runners.rest import RestRunner
-
-                fmt = "row" if C.supports_batching(sig) else "columnar"
-                self._runners[key] = RestRunner(sig, base_url=server.rest_url, model_name=name, version=version,
-                                                method=method, format=fmt)
+            self._runners[key] = self.new_served_runner(export, sig, kind, method)
         return self._runners[key]
+
+    def new_served_runner(self, export: Export, sig: SignatureSpec, kind: str, method: str = "predict") -> Runner:
+        """A new client (its own channel or connection pool); the caller closes it."""
+        server = self.server()
+        version = export.ref.version if export.ref and export.ref.version is not None else 1
+        name = self.server_name(export)
+        if kind == "grpc":
+            from pytest_savedmodel.runners.grpc import GrpcRunner
+
+            return GrpcRunner(sig, target=server.grpc_target, model_name=name, version=version, method=method)
+        from pytest_savedmodel.runners.rest import RestRunner
+
+        fmt = "row" if C.supports_batching(sig) else "columnar"
+        return RestRunner(sig, base_url=server.rest_url, model_name=name, version=version, method=method, format=fmt)
 
     def signature_for_generation(self, export: Export, sig: SignatureSpec) -> SignatureSpec:
         """``sig`` with unknown-rank inputs made concrete (probed once per signature)."""
@@ -425,15 +431,23 @@ class AutoSuite:
         except RunnerError as exc:
             raise self._server_gone(exc) from None
 
-    def _plan_baseline(self, arg: ModelArg) -> Iterator[PlannedCheck]:
+    def _baseline_export(self, arg: ModelArg) -> Export:
         names = [e.model for e in self._anchors()]
         owner = arg.name or (names[0] if names else None)
         if owner not in names:
             raise UsageError(f"--savedmodel-baseline={arg.path}: no --savedmodel named {owner!r}; models: "
                              f"{', '.join(names) or '(none)'}")
-        anchor = next(e for e in self._anchors() if e.model == owner)
+        if owner in self.baselines:
+            raise UsageError(f"--savedmodel-baseline: model {owner!r} has two baselines; give one per model")
         base = self._export(arg, "baseline", owner)
-        base.role = "baseline"
+        base.role, base.model = "baseline", owner
+        self.baselines[owner] = base
+        return base
+
+    def _plan_baseline(self, arg: ModelArg) -> Iterator[PlannedCheck]:
+        owner = arg.name or self._anchors()[0].model
+        anchor = next(e for e in self._anchors() if e.model == owner)
+        base = self.baselines[owner]
         col = f"savedmodel:{owner}:baseline"
         yield PlannedCheck(col, ("load",), "load", lambda stats: self._load_now(base), {"model": f"{owner}:baseline"})
         yield PlannedCheck(col, ("contract",), "contract", lambda stats: self._baseline_contract(base, anchor),
@@ -576,6 +590,12 @@ class AutoSuite:
                 yield PlannedCheck(col, (key, check), check, self._dynamic(export, sig, check), info)
         if self._want("batch") and C.supports_batching(sig):
             yield PlannedCheck(col, (key, "batch"), "batch", self._dynamic(export, sig, "batch"), info)
+        if self.serves and sig.inputs and all(t.dtype.is_data for t in sig.inputs.values()):
+            for check in ("latency", "concurrency"):
+                if self._want(check):
+                    for kind in ("grpc", "rest"):
+                        yield PlannedCheck(col, (key, f"{check}[{kind}]"), check,
+                                           self._load_check(export, sig, kind, check), {**info, "pair": kind})
         if self.serves and self._want("parity") and all(t.dtype.is_data for t in sig.inputs.values()):
             left = "raw" if export.role == "savedmodel" else export.role
             for kind in ("grpc", "rest"):
@@ -646,6 +666,57 @@ class AutoSuite:
                 return
             self._property(body, strategy, stats=stats, max_examples=self.settings.examples,
                            digest=f"{export.collector}::{sig.key}::{kind}-{method}")
+
+        return run
+
+    def _load_check(self, export: Export, sig: SignatureSpec, kind: str, check: str) -> Callable[[C.Stats], None]:
+        """latency[KIND]: cold and warm p50/p99; concurrency[KIND]: answers under concurrent load = answers alone."""
+        def run(stats: C.Stats) -> None:
+            from pytest_savedmodel import latency as L
+            from pytest_savedmodel.golden import golden_inputs
+
+            gen_sig = self.signature_for_generation(export, sig)
+            what = f"{export.label} signature {sig.key!r} over {kind}"
+            try:
+                if check == "concurrency":
+                    requests = golden_inputs(gen_sig, count=8)
+                    stats.examples = L.check_concurrency(lambda: self.new_served_runner(export, sig, kind), requests,
+                                                         threads=self.settings.concurrency, tolerance=self.tolerance)
+                    stats.note = f"{len(requests)} requests x 2 from {self.settings.concurrency} threads: same answers"
+                    return
+                features = golden_inputs(gen_sig, count=1)[0]
+                base = self.baselines.get(export.model) if export.role == "savedmodel" else None
+                base_sig = None
+                if base is not None and base.error is None:
+                    try:
+                        base_sig = self.inspect(base).signatures.get(sig.key)
+                    except SavedModelError:
+                        base_sig = None
+                    if base_sig is not None and set(base_sig.inputs) != set(sig.inputs):
+                        base_sig = None
+                runner = self.new_served_runner(export, sig, kind)
+                try:
+                    got = L.measure_latency(lambda: runner.predict(features), requests=self.settings.latency_requests)
+                finally:
+                    runner.close()
+                before = None
+                if base is not None and base_sig is not None:
+                    brunner = self.new_served_runner(base, base_sig, kind)
+                    try:
+                        before = L.measure_latency(lambda: brunner.predict(features),
+                                                   requests=self.settings.latency_requests)
+                    finally:
+                        brunner.close()
+                stats.examples = got.requests + 1
+                stats.note = got.describe() + (f"; baseline p99 {before.p99_ms:.2f} ms" if before else "")
+                stats.extra.update({"cold_ms": f"{got.cold_ms:.3f}", "p50_ms": f"{got.p50_ms:.3f}",
+                                    "p99_ms": f"{got.p99_ms:.3f}"})
+                if before is not None:
+                    stats.extra["baseline_p99_ms"] = f"{before.p99_ms:.3f}"
+                L.check_latency(what, got, budget_p99_ms=self.settings.max_p99_ms, baseline=before,
+                                ratio=self.settings.latency_regression)
+            except RunnerError as exc:
+                raise self._server_gone(exc) from None
 
         return run
 

@@ -43,6 +43,8 @@ class Stats:
     samples: list[tuple[str, float, float]] | None = None  # (output, abs, rel) per example, for plots
     #: per output: the largest difference seen, both values and the inputs of the row that moved it most
     movers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    note: str = ""  # a one-line result for checks without a numeric deviation (latency, concurrency)
+    extra: dict[str, str] = field(default_factory=dict)  # more savedmodel.* properties (JUnit, JSON)
 
     def observe(self, result: ParityResult, features: Features | None = None) -> None:
         for d in result.diffs:

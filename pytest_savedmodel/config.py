@@ -23,7 +23,7 @@ __all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "Settings"]
 
 #: Names of the automatic checks, in the order items are collected.
 CHECKS = ("load", "signature", "outputs", "finite", "batch", "determinism", "parse_spec", "parity", "contract",
-          "golden")
+          "golden", "latency", "concurrency")
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,15 @@ OPTIONS = [
            "url:GRPC_TARGET,REST_URL or none (default: auto).", "auto", metavar="MODE"),
     Option("--savedmodel-report", "write a report; the suffix picks the format: .json (for CI), .html (with "
            "deviation plots) or .md. Repeatable.", metavar="FILE", multiple=True),
+    Option("--savedmodel-latency-requests", "warm requests per served path for the latency check (default: 50).",
+           50, metavar="N", kind="int"),
+    Option("--savedmodel-max-p99-ms", "latency budget: a served path whose warm p99 is over it fails (default: "
+           "none).", metavar="MS", kind="float"),
+    Option("--savedmodel-latency-regression", "with --savedmodel-baseline: fail when the candidate's warm p99 is "
+           "over this many times the baseline's on the same server (default: 1.5).", 1.5, metavar="X",
+           kind="float"),
+    Option("--savedmodel-concurrency", "client threads for the concurrency check (default: 8).", 8, metavar="N",
+           kind="int"),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
            "(default: 60).", 60.0, metavar="S", kind="float"),
 ]
@@ -168,6 +177,10 @@ class Settings:
     allow: frozenset[str] = frozenset()
     forbid_ops: tuple[str, ...] = ()
     baselines: tuple[ModelArg, ...] = ()
+    latency_requests: int = 50
+    max_p99_ms: float | None = None
+    latency_regression: float = 1.5
+    concurrency: int = 8
 
     @property
     def active(self) -> bool:
@@ -202,9 +215,16 @@ class Settings:
         if unknown:
             raise UsageError(f"--savedmodel-checks: unknown check(s) {unknown}; known checks: {', '.join(CHECKS)}")
         tags = frozenset(t.strip() for t in str(values["savedmodel_tags"]).split(",") if t.strip())
-        for dest, low in (("savedmodel_max_batch", 1), ("savedmodel_examples", 1)):
+        for dest, low in (("savedmodel_max_batch", 1), ("savedmodel_examples", 1), ("savedmodel_latency_requests", 2),
+                          ("savedmodel_concurrency", 1), ("savedmodel_latency_regression", 1)):
             if values[dest] is not None and values[dest] < low:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: must be at least {low}")
+        for dest, high in (("savedmodel_latency_requests", 100_000), ("savedmodel_concurrency", 64)):
+            if values[dest] > high:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: at most {high} (the checks are bounded)")
+        if values["savedmodel_max_p99_ms"] is not None and values["savedmodel_max_p99_ms"] <= 0:
+            raise UsageError(f"--savedmodel-max-p99-ms={values['savedmodel_max_p99_ms']}: must be a positive number "
+                             f"of milliseconds")
         for dest in ("savedmodel_rtol", "savedmodel_atol"):
             if values[dest] < 0:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: a tolerance cannot be negative")
@@ -230,4 +250,8 @@ class Settings:
             baselines=model_args("savedmodel_baseline"),
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
+            latency_requests=values["savedmodel_latency_requests"],
+            max_p99_ms=values["savedmodel_max_p99_ms"],
+            latency_regression=values["savedmodel_latency_regression"],
+            concurrency=values["savedmodel_concurrency"],
         )

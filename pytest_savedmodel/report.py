@@ -55,6 +55,8 @@ def summary_row(nodeid: str, outcome: str, when: str, props: dict[str, str]) -> 
     worst = ""
     if "savedmodel.max_abs" in props:
         worst = f"{props['savedmodel.max_abs']} / {props['savedmodel.max_rel']} ({props['savedmodel.worst_output']})"
+    elif "savedmodel.note" in props:
+        worst = props["savedmodel.note"]
     return {
         "model": props.get("savedmodel.model", ""),
         "version": props.get("savedmodel.version", ""),

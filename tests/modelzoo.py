@@ -138,3 +138,44 @@ def contract_versions(base: Path) -> dict[str, Path]:
         return {"x": x}, {"y": tf.identity(x * 2.0, name="y"), "extra": tf.identity(x + 1.0, name="extra")}
 
     return {name: build(base / name, fn) for name, fn in (("v1", v1), ("v2", v2), ("v3", v3))}
+
+
+def shared_state(base: Path) -> Path:
+    """y = the input, round-tripped through one variable all requests share: right alone, racy under load.
+
+    Each call writes its x into a shared variable, spends a few milliseconds, then reads the variable back.
+    Called one at a time (or twice in a row) y == x, so determinism and batch checks pass; two calls in
+    flight at once can read each other's x. A model that keeps per-request state in a variable (or a custom
+    op with a static buffer) behaves like this.
+    """
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        v = tf.compat.v1.Variable(tf.zeros([64, 4]), name="slot", use_resource=True)
+        n = tf.shape(x)[0]
+        padded = tf.pad(x, [[0, 64 - n], [0, 0]])
+        write = v.assign(padded)
+        with tf.control_dependencies([write]):
+            # busy work that the read must wait for: the window in which another request overwrites the slot
+            spin = _spin(tf, 3000)
+        with tf.control_dependencies([spin]):
+            y = tf.identity(v.read_value()[:n], name="y")
+        return {"x": x}, {"y": y}
+
+    return build(base, g)
+
+
+def _spin(tf: Any, steps: int) -> Any:
+    """A scalar that takes ``steps`` loop iterations to compute (about 5 us each): time spent in the graph."""
+    return tf.while_loop(lambda i, a: i < steps, lambda i, a: (i + 1, a * 0.5 + 1.0),
+                         [tf.constant(0), tf.constant(0.0)])[1]
+
+
+def slow_identity(base: Path, *, steps: int, version: int = 1) -> Path:
+    """y = x, after ``steps`` loop iterations: a model that answers the same, only slower."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        with tf.control_dependencies([_spin(tf, steps)]):
+            y = tf.identity(x, name="y")
+        return {"x": x}, {"y": y}
+
+    return build(base, g, version=version)

@@ -46,6 +46,14 @@ def test_markers_registered_for_strict_markers(pytester: pytest.Pytester) -> Non
         (["--savedmodel-training-default=nokey"], "expected KEY=VALUE"),
         (["--savedmodel=x=/a", "--savedmodel=x=/b"], "two models are named 'x'"),
         (["--savedmodel=/a", "--savedmodel-parsing=nope=/b"], "no --savedmodel named 'nope'"),
+        (["--savedmodel-latency-requests=1"], "--savedmodel-latency-requests=1: must be at least 2"),
+        (["--savedmodel-latency-requests=1000000"], "at most 100000 (the checks are bounded)"),
+        (["--savedmodel-concurrency=0"], "--savedmodel-concurrency=0: must be at least 1"),
+        (["--savedmodel-concurrency=65"], "--savedmodel-concurrency=65: at most 64"),
+        (["--savedmodel-latency-regression=0.5"], "--savedmodel-latency-regression=0.5: must be at least 1"),
+        (["--savedmodel-max-p99-ms=0"], "--savedmodel-max-p99-ms=0.0: must be a positive number of milliseconds"),
+        (["--savedmodel=/a", "--savedmodel-baseline=/b", "--savedmodel-baseline=/c"], "model 'a' has two baselines"),
+        (["--savedmodel=/a", "--savedmodel-baseline=other=/b"], "--savedmodel-baseline=/b: no --savedmodel named"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], words: str) -> None:

@@ -138,3 +138,65 @@ def test_ctrl_c_or_a_killed_pytest_leaves_no_server(pytester: pytest.Pytester, t
     alive = Path(f"/proc/{server_pid}").exists() and \
         "Z" not in Path(f"/proc/{server_pid}/stat").read_text().split(")")[-1].split()[0]
     assert not alive, f"emulator {server_pid} survived {sig} to pytest"
+
+
+@pytest.fixture(scope="module")
+def load_models(zoo_dir: Path) -> dict[str, Path]:
+    from tests import modelzoo
+
+    base = zoo_dir / "load"
+    return {"shared_state": modelzoo.shared_state(base / "shared_state"),
+            "fast": modelzoo.slow_identity(base / "fast", steps=1),
+            "slow": modelzoo.slow_identity(base / "slow", steps=6000)}
+
+
+LOAD_ARGS = ["-p", "no:cacheprovider", "--savedmodel-server=emulator", "--savedmodel-latency-requests=8"]
+
+
+def test_latency_and_concurrency_items_report_their_figures(pytester: pytest.Pytester,
+                                                           load_models: dict[str, Path]) -> None:
+    result = pytester.runpytest(*LOAD_ARGS, f"--savedmodel=m={load_models['fast']}",
+                                "--savedmodel-checks=latency,concurrency", "--junitxml=out.xml")
+    result.assert_outcomes(passed=5)  # load + 4
+    result.stdout.fnmatch_lines([
+        "*serving_default*latency[[]grpc[]]*9*cold * ms, p50 * ms, p99 * ms (8 warm)*ok*",
+        "*serving_default*latency[[]rest[]]*9*cold * ms, p50 * ms, p99 * ms (8 warm)*ok*",
+        "*serving_default*concurrency[[]grpc[]]*24*8 requests x 2 from 8 threads: same answers*ok*",
+        "*serving_default*concurrency[[]rest[]]*24*8 requests x 2 from 8 threads: same answers*ok*",
+    ])
+    xml = (pytester.path / "out.xml").read_text()
+    assert 'name="savedmodel.p99_ms"' in xml and 'name="savedmodel.cold_ms"' in xml
+
+
+def test_answers_that_change_under_concurrent_load_are_caught(pytester: pytest.Pytester,
+                                                              load_models: dict[str, Path]) -> None:
+    # the model is right when called alone: determinism, batch and served parity pass
+    result = pytester.runpytest(*LOAD_ARGS, f"--savedmodel=m={load_models['shared_state']}", "--savedmodel-examples=5",
+                                "--savedmodel-checks=determinism,batch,parity,concurrency",
+                                "--savedmodel-concurrency=6")
+    result.assert_outcomes(passed=5, failed=2)  # load, determinism, batch, parity x2 pass
+    result.stdout.fnmatch_lines([
+        "*savedmodel:m::serving_default::concurrency[[]grpc[]]*",
+        "*request * of 8 gave another answer when sent concurrently (6 client threads, 16 requests) than when "
+        "sent alone:*", "*alone and concurrent disagree*", "*output 'y': * elements differ*",
+    ])
+    assert "concurrency[rest] - [finding]" in result.stdout.str()
+
+
+def test_a_latency_budget_and_a_regression_against_the_baseline_are_findings(pytester: pytest.Pytester,
+                                                                             load_models: dict[str, Path]) -> None:
+    # the candidate answers like production (parity passes) but is slower on the same server
+    result = pytester.runpytest(*LOAD_ARGS, f"--savedmodel=m={load_models['slow']}",
+                                f"--savedmodel-baseline={load_models['fast']}", "--savedmodel-checks=latency,parity",
+                                "--savedmodel-examples=3", "-k", "latency or baseline")
+    result.assert_outcomes(passed=3, failed=2)  # baseline load, contract and parity pass; latency[grpc], [rest] fail
+    result.stdout.fnmatch_lines([
+        "*m v1 signature 'serving_default' over grpc: latency finding:*",
+        "*warm p99 * ms vs the baseline's * ms on the same server: *x, over the allowed 1.5x "
+        "(--savedmodel-latency-regression)*",
+    ])
+    # the budget applies without a baseline
+    result = pytester.runpytest(*LOAD_ARGS, f"--savedmodel=m={load_models['fast']}", "--savedmodel-checks=latency",
+                                "--savedmodel-max-p99-ms=0.001")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*warm p99 * ms is over the budget of 0.001 ms (--savedmodel-max-p99-ms)*"])
