@@ -296,6 +296,22 @@ class AutoSuite:
                         gold[sig.key] = g
         return model_entry(spec, golden=gold)
 
+    def contract_summary(self) -> dict[str, Any]:
+        """Per export: its signatures, parse specs, tag-sets and op count, as the lock writes them (for reports)."""
+        from pytest_savedmodel.lock import model_entry
+
+        out: dict[str, Any] = {}
+        for export in (*self.exports, *self.baselines.values()):
+            try:
+                entry = model_entry(self.inspect(export))
+            except SavedModelError as exc:
+                out[export.collector] = {"error": str(exc).splitlines()[0]}
+                continue
+            entry.pop("golden", None)
+            entry["path"] = str(export.ref.path) if export.ref else None
+            out[export.collector] = entry
+        return out
+
     def _lock(self) -> dict[str, Any] | None:
         """The lock's models (writing it first with --savedmodel-update-contract); None without a lock."""
         from pytest_savedmodel.lock import read_lock, write_lock
@@ -339,9 +355,19 @@ class AutoSuite:
                                        {"model": export.model, "signature": key, "pair": f"locked~{path}"})
 
     def _contract_item(self, export: Export, stats: C.Stats) -> None:
-        self._check_contract(export)
+        self._check_contract(export, stats)
 
-    def _check_contract(self, export: Export) -> None:
+    @staticmethod
+    def _record_changes(stats: C.Stats | None, changes: list[Any], allowed: frozenset[str], against: str) -> None:
+        if stats is None:
+            return
+        stats.changes = [{"rule": c.rule, "severity": c.severity, "change": c.describe(), "against": against,
+                          "allowed": c.rule in allowed} for c in changes]
+        if changes:
+            n = sum(c.severity == "breaking" and c.rule not in allowed for c in changes)
+            stats.note = f"{len(changes)} change(s), {n} breaking"
+
+    def _check_contract(self, export: Export, stats: C.Stats | None = None) -> None:
         import warnings
 
         from pytest_savedmodel.drift import diff_entries, format_changes
@@ -360,6 +386,7 @@ class AutoSuite:
         breaking = [c for c in changes if c.severity == "breaking" and c.rule not in allowed]
         risks = [c for c in changes if c.severity == "risk"]
         against = f"the contract lock {path}" if lock is not None else "--savedmodel-forbid-ops"
+        self._record_changes(stats, changes, allowed, against)
         if breaking:
             raise ContractViolation(
                 f"{export.label}: {len(breaking)} breaking change(s) against {against}:\n"
@@ -450,7 +477,7 @@ class AutoSuite:
         base = self.baselines[owner]
         col = f"savedmodel:{owner}:baseline"
         yield PlannedCheck(col, ("load",), "load", lambda stats: self._load_now(base), {"model": f"{owner}:baseline"})
-        yield PlannedCheck(col, ("contract",), "contract", lambda stats: self._baseline_contract(base, anchor),
+        yield PlannedCheck(col, ("contract",), "contract", lambda stats: self._baseline_contract(base, anchor, stats),
                            {"model": f"{owner}:baseline"})
         try:
             spec, bspec = self.inspect(anchor), self.inspect(base)
@@ -464,13 +491,14 @@ class AutoSuite:
                                self._baseline_parity(base, anchor, old, sig),
                                {"model": f"{owner}:baseline", "signature": sig.key, "pair": "baseline~raw"})
 
-    def _baseline_contract(self, base: Export, anchor: Export) -> None:
+    def _baseline_contract(self, base: Export, anchor: Export, stats: C.Stats | None = None) -> None:
         from pytest_savedmodel.drift import diff_entries, format_changes
         from pytest_savedmodel.errors import ContractViolation
 
         changes = diff_entries(self.live_entry(base, golden=False), self.live_entry(anchor, golden=False),
                                forbid_ops=self.settings.forbid_ops)
         breaking = [c for c in changes if c.severity == "breaking" and c.rule not in self.settings.allow]
+        self._record_changes(stats, changes, self.settings.allow, f"the baseline {base.label}")
         if breaking:
             against = f"the baseline {base.label}"
             raise ContractViolation(f"{anchor.label}: {len(breaking)} breaking change(s) against {against}:\n"

@@ -45,6 +45,7 @@ class Stats:
     movers: dict[str, dict[str, Any]] = field(default_factory=dict)
     note: str = ""  # a one-line result for checks without a numeric deviation (latency, concurrency)
     extra: dict[str, str] = field(default_factory=dict)  # more savedmodel.* properties (JUnit, JSON)
+    changes: list[dict[str, Any]] | None = None  # contract items: every classified change
 
     def observe(self, result: ParityResult, features: Features | None = None) -> None:
         for d in result.diffs:

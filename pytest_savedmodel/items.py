@@ -47,6 +47,10 @@ class SavedModelItem(pytest.Item):
                 self.user_properties += [("savedmodel.max_abs", f"{s.max_abs:.6g}"),
                                          ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
                                          ("savedmodel.worst_output", s.worst_output)]
+            if s.changes is not None:
+                import json
+
+                self.user_properties.append(("savedmodel.changes", json.dumps(s.changes)))
             if s.note:
                 self.user_properties.append(("savedmodel.note", s.note))
             self.user_properties += [(f"savedmodel.{k}", v) for k, v in sorted(s.extra.items())]

@@ -134,6 +134,7 @@ class _SummaryRows:
         self.failures: dict[str, str] = {}
         self.samples: dict[str, list[tuple[str, float, float]]] = {}
         self.movers: dict[str, list[dict[str, object]]] = {}
+        self.changes: dict[str, list[dict[str, object]]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = {k: str(v) for k, v in report.user_properties if str(k).startswith("savedmodel.")}
@@ -145,6 +146,10 @@ class _SummaryRows:
             self.rows[report.nodeid] = summary_row(report.nodeid, report.outcome, report.when, props)
         if report.failed:
             self.failures[report.nodeid] = report.longreprtext[:8000]
+        if "savedmodel.changes" in props:
+            import json
+
+            self.changes[report.nodeid] = json.loads(props["savedmodel.changes"])
         if "savedmodel.movers" in props:
             import json
 
@@ -200,6 +205,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         failures=[{"id": k, "text": v} for k, v in collector.failures.items()],
         samples=collector.samples,
         movers=collector.movers,
+        changes=collector.changes,
+        contract=suite.contract_summary() if suite is not None else {},
         tolerance={"rtol": settings.rtol, "atol": settings.atol},
     )
     for path in settings.reports:

@@ -36,6 +36,8 @@ class ReportData:
     samples: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)  # item id -> samples
     tolerance: dict[str, float] = field(default_factory=dict)
     movers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # item id -> outputs by largest delta
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract item id -> classified changes
+    contract: dict[str, Any] = field(default_factory=dict)  # export -> signatures, parse spec, ops (lock layout)
 
     def as_json(self) -> dict[str, Any]:
         def num(x: float) -> float | str:
@@ -50,6 +52,8 @@ class ReportData:
             "deviations": {k: [{"output": o, "abs": num(a), "rel": num(r)} for o, a, r in v]
                            for k, v in self.samples.items()},
             "movers": self.movers,
+            "contract": self.contract,
+            "contract_changes": self.changes,
         }
 
 
@@ -112,6 +116,52 @@ def _plots(data: ReportData) -> dict[str, str]:
     return pngs
 
 
+def _shape_text(shape: Any) -> str:
+    return "unknown rank" if shape is None else "[" + ", ".join("?" if d == -1 else str(d) for d in shape) + "]"
+
+
+def contract_rows(contract: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per signature tensor and parse-spec feature of every export (for the HTML and Markdown reports)."""
+    rows = []
+    for export, entry in contract.items():
+        if "error" in entry:
+            rows.append({"model": export, "signature": "", "tensor": "", "dtype": "", "shape": "",
+                         "note": entry["error"]})
+            continue
+        for key, sig in entry.get("signatures", {}).items():
+            for kind in ("inputs", "outputs"):
+                for alias, t in sig.get(kind, {}).items():
+                    rows.append({"model": export, "signature": f"{key} ({sig.get('method_name', '')})",
+                                 "tensor": f"{kind[:-1]} {alias}", "dtype": t["dtype"],
+                                 "shape": _shape_text(t["shape"]), "note": t.get("encoding", "")})
+            for fkey, f in ((sig.get("parse_spec") or {}).get("features") or {}).items():
+                default = f.get("default")
+                rows.append({"model": export, "signature": f"{key} ({sig.get('method_name', '')})",
+                             "tensor": f"tf.Example feature {fkey}", "dtype": f["dtype"],
+                             "shape": _shape_text(f["shape"]),
+                             "note": f"{f['kind']}" + ("" if default is None else f", default {default}")})
+    return rows
+
+
+def _html_table(rows: list[dict[str, Any]], *, verdict: bool = False) -> list[str]:
+    esc = html.escape
+    if not rows:
+        return []
+    cols = list(rows[0])
+    out = ["<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>"]
+    for r in rows:
+        cls = f" class='{esc(str(r.get('verdict', '')))}'" if verdict else ""
+        out.append(f"<tr{cls}>" + "".join(f"<td>{esc(str(r[c]))}</td>" for c in cols) + "</tr>")
+    out.append("</table>")
+    return out
+
+
+def _change_rows(data: ReportData) -> list[dict[str, str]]:
+    return [{"item": item, "change": c["change"], "against": c["against"],
+             "verdict": "allowed" if c["allowed"] else ("FAILED" if c["severity"] == "breaking" else c["severity"])}
+            for item, changes in data.changes.items() for c in changes]
+
+
 def _html(data: ReportData) -> str:
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>pytest-savedmodel report</title>",
@@ -122,12 +172,11 @@ def _html(data: ReportData) -> str:
              "<h1>pytest-savedmodel report</h1>"]
     parts += [f"<div>{esc(line)}</div>" for line in data.header]
     if data.rows:
-        cols = list(data.rows[0])
-        parts.append("<h2>Results</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>")
-        for r in data.rows:
-            parts.append(f"<tr class='{esc(str(r.get('verdict', '')))}'>"
-                         + "".join(f"<td>{esc(str(r[c]))}</td>" for c in cols) + "</tr>")
-        parts.append("</table>")
+        parts.append("<h2>Results</h2>")
+        parts += _html_table(data.rows, verdict=True)
+    if data.changes:
+        parts.append("<h2>Contract changes</h2>")
+        parts += _html_table(_change_rows(data), verdict=True) if _change_rows(data) else ["<p>No change.</p>"]
     plots = _plots(data)
     parts.append("<h2>Deviations between paths</h2>")
     if plots:
@@ -148,16 +197,25 @@ def _html(data: ReportData) -> str:
         parts.append("<h2>Findings</h2>")
         for f in data.failures:
             parts.append(f"<h3>{esc(f['id'])}</h3><pre>{esc(f['text'])}</pre>")
+    if data.contract:
+        parts.append("<h2>Contract</h2>")
+        parts += _html_table(contract_rows(data.contract))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def _markdown(data: ReportData) -> str:
     lines = ["# pytest-savedmodel report", ""] + [f"- {h}" for h in data.header] + [""]
-    if data.rows:
-        cols = list(data.rows[0])
-        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in data.rows]
+    def table(rows: list[dict[str, Any]]) -> list[str]:
+        if not rows:
+            return []
+        cols = list(rows[0])
+        return (["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                + ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in rows])
+
+    lines += table(data.rows)
+    if _change_rows(data):
+        lines += ["", "## Contract changes", "", *table(_change_rows(data))]
     if data.movers:
         from pytest_savedmodel.report import format_movers
 
@@ -166,6 +224,8 @@ def _markdown(data: ReportData) -> str:
             lines += ["", "```", *format_movers(item, movers), "```"]
     for f in data.failures:
         lines += ["", f"## {f['id']}", "", "```", f["text"], "```"]
+    if data.contract:
+        lines += ["", "## Contract", "", *table(contract_rows(data.contract))]
     return "\n".join(lines) + "\n"
 
 

@@ -47,10 +47,15 @@ def test_lock_is_never_written_without_the_update_flag(pytester: pytest.Pytester
 def test_rename_and_dtype_change_are_two_breaking_findings(pytester: pytest.Pytester,
                                                           versions: dict[str, Path]) -> None:
     update(pytester, versions["v1"])
-    result = pytester.runpytest(*ARGS, f"--savedmodel=m={versions['v2']}", "--savedmodel-checks=contract")
+    result = pytester.runpytest(*ARGS, f"--savedmodel=m={versions['v2']}", "--savedmodel-checks=contract",
+                                "--savedmodel-report=r.json")
     result.assert_outcomes(failed=1, passed=1)
     out = result.stdout.str()
     assert "2 breaking change(s) against the contract lock" in out
+    changes = json.loads((pytester.path / "r.json").read_text())["contract_changes"]["savedmodel:m::contract"]
+    breaking = sorted(c["rule"] for c in changes if c["severity"] == "breaking")
+    assert breaking == ["INPUT_DTYPE_CHANGED", "OUTPUT_RENAMED"] and not any(c["allowed"] for c in changes)
+    assert {c["severity"] for c in changes} <= {"breaking", "risk"}  # v2 also uses a new op: a risk, reported
     assert "signature 'serving_default' input 'x': float32 [-1] -> float64 [-1]  INPUT_DTYPE_CHANGED (breaking)" in out
     assert "signature 'serving_default' output 'y': y -> z  OUTPUT_RENAMED (breaking)" in out
     result = pytester.runpytest(*ARGS, f"--savedmodel=m={versions['v2']}", "--savedmodel-checks=contract",

@@ -32,6 +32,15 @@ def test_json_html_and_markdown_reports_of_a_planted_skew(pytester: pytest.Pytes
     assert base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n"
     md = (pytester.path / "out.md").read_text()
     assert md.startswith("# pytest-savedmodel report") and "| parity[raw~parsing] |" in md
+    # the contract both exports offer, with the parse spec that carries the planted int64
+    contract = doc["contract"]
+    assert set(contract) == {"savedmodel:iris", "savedmodel:iris:parsing"}
+    raw_inputs = contract["savedmodel:iris"]["signatures"]["serving_default"]["inputs"]
+    assert raw_inputs["PetalWidth"] == {"dtype": "float32", "shape": [-1]}
+    features = contract["savedmodel:iris:parsing"]["signatures"]["serving_default"]["parse_spec"]["features"]
+    assert "int64" in {f["dtype"] for f in features.values()}
+    assert "<h2>Contract</h2>" in html and "tf.Example feature PetalWidth" in html
+    assert "## Contract" in md and "| savedmodel:iris | serving_default (tensorflow/serving/predict) | input " in md
 
 
 def test_report_path_is_checked_before_the_run(pytester: pytest.Pytester) -> None:
@@ -61,3 +70,29 @@ def test_junit_properties_on_generated_items(pytester: pytest.Pytester, iris_pai
     parity = props["parity[raw~parsing]"]
     assert parity["savedmodel.check"] == "parity" and parity["savedmodel.pair"] == "raw~parsing"
     assert parity["savedmodel.examples"] == "15" and parity["savedmodel.max_abs"] == "0"
+
+
+def test_html_report_of_a_planted_skew_shows_its_plot_in_headless_chromium(
+        pytester: pytest.Pytester, iris_pair_int_cast: tuple[Path, Path], tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("screenshot_report", Path(__file__).parents[2] / "scripts" /
+                                                  "screenshot_report.py")
+    assert spec is not None and spec.loader is not None
+    shot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shot)
+    if shot.find_browser() is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    raw, parsing = iris_pair_int_cast
+    pytester.runpytest(*ARGS, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
+                       "--savedmodel-report=out.html").assert_outcomes(failed=2)
+    png = tmp_path / "report.png"
+    shot.screenshot(pytester.path / "out.html", png, width=1000, height=1600)
+    from matplotlib import image
+
+    pixels = image.imread(str(png))[:, :, :3]
+    assert pixels.shape[:2] == (1600, 1000)
+    # the plot's markers are matplotlib's default blue (#1f77b4) and the tolerance line red: the browser drew them
+    blue = (abs(pixels - [0x1F / 255, 0x77 / 255, 0xB4 / 255]).max(axis=2) < 0.08).sum()
+    red = ((pixels[:, :, 0] > 0.9) & (pixels[:, :, 1] < 0.15) & (pixels[:, :, 2] < 0.15)).sum()
+    assert blue > 200 and red > 100, (blue, red)
