@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_savedmodel._lazy import import_tf
@@ -58,8 +59,26 @@ class LoadedModel:
         self.session.close()
 
 
+_NOISE = ("Graph execution error", "Detected at node", "Node:", "[[", "(most recent call", "Instructions for")
+
+
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
+    """TF's reason in one line: the first line that is not a wrapper ('Graph execution error:', node lists...)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(_NOISE)]
+    return (useful or lines or [text])[0].rstrip(".:")
+
+
+def _variables_hint(path: Path, message: str) -> str:
+    """Say which variables files are there when restoring them failed."""
+    var_dir = path / "variables"
+    if not var_dir.exists():
+        return " The directory has no variables/ subdirectory: copy it along with saved_model.pb."
+    if "RestoreV2" not in message and "checkpoint" not in message.lower():
+        return ""
+    files = ", ".join(f"{p.name} ({p.stat().st_size} bytes)" for p in sorted(var_dir.iterdir()) if p.is_file())
+    return (f" Restoring the variables failed: {var_dir} is truncated or corrupt (it holds: {files or 'nothing'}). "
+            f"Copy the whole variables/ directory again, or re-export the model.")
 
 
 def load_session(ref: ModelRef) -> LoadedModel:
@@ -81,9 +100,7 @@ def load_session(ref: ModelRef) -> LoadedModel:
         except (tf.errors.OpError, RuntimeError, ValueError, OSError, KeyError) as exc:
             session.close()
             message = getattr(exc, "message", None) or str(exc)
-            hint = ""
-            if not (ref.path / "variables").exists():
-                hint = " The directory has no variables/ subdirectory: copy it along with saved_model.pb."
+            hint = _variables_hint(Path(ref.path), message)
             raise ModelLoadError(
                 f"TensorFlow could not load the SavedModel {ref.path} (tags {','.join(sorted(ref.tags))}): "
                 f"{type(exc).__name__}: {_first_line(message)}.{hint}",
