@@ -18,7 +18,7 @@ from pytest_savedmodel import checks as C
 from pytest_savedmodel.compare import Tolerance
 from pytest_savedmodel.config import ModelArg, Settings
 from pytest_savedmodel.drift import RULES
-from pytest_savedmodel.errors import RunnerError, SavedModelError, UsageError
+from pytest_savedmodel.errors import EnvironmentProblem, MissingExtra, RunnerError, SavedModelError, UsageError
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, SignatureSpec
@@ -94,6 +94,14 @@ class AutoSuite:
         self.baselines: dict[str, Export] = {}  # model name -> the production model it is compared with
         for arg in settings.baselines:
             self._baseline_export(arg)
+        self.schema: Any = None
+        if settings.schema is not None:
+            from pytest_savedmodel.schema import read_schema
+
+            try:
+                self.schema = read_schema(settings.schema)
+            except (EnvironmentProblem, MissingExtra) as exc:
+                raise UsageError(str(exc)) from None
 
     # ------------------------------------------------------------------ locating
     def _locate(self) -> list[Export]:
@@ -254,7 +262,7 @@ class AutoSuite:
         from pytest_savedmodel.strategies import feature_dicts
 
         top = max(self.settings.max_batch, min_batch)
-        return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional)
+        return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=self.schema)
 
     def _property(self, body: Callable[[Features], None], strategy: Any, **kwargs: Any) -> None:
         if self.hypothesis_home is None:
@@ -680,7 +688,8 @@ class AutoSuite:
 
                 assert sig.parse_spec is not None
                 left = self.runner(export, sig, "parsing")
-                strategy = example_features(sig.parse_spec, batch_size=st.integers(1, self.settings.max_batch))
+                strategy = example_features(sig.parse_spec, batch_size=st.integers(1, self.settings.max_batch),
+                                            schema=self.schema)
 
             def body(features: Features) -> None:
                 try:

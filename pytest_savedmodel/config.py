@@ -86,6 +86,8 @@ OPTIONS = [
            kind="float"),
     Option("--savedmodel-atol", "absolute tolerance for float outputs (default: 1e-5).", 1e-5, metavar="X",
            kind="float"),
+    Option("--savedmodel-schema", "a TensorFlow Metadata schema (schema.pbtxt as TFDV writes it): generated values "
+           "stay in its int/float/string domains, presence and value counts.", metavar="FILE"),
     Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
            "number, a JSON list or a string). Repeatable.", metavar="KEY=VALUE", multiple=True),
     Option("--savedmodel-server", "TF Serving for the served paths: auto, emulator, binary[:PATH], docker[:IMAGE], "
@@ -177,6 +179,7 @@ class Settings:
     allow: frozenset[str] = frozenset()
     forbid_ops: tuple[str, ...] = ()
     baselines: tuple[ModelArg, ...] = ()
+    schema: Path | None = None
     latency_requests: int = 50
     max_p99_ms: float | None = None
     latency_regression: float = 1.5
@@ -250,6 +253,7 @@ class Settings:
             baselines=model_args("savedmodel_baseline"),
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
+            schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             latency_requests=values["savedmodel_latency_requests"],
             max_p99_ms=values["savedmodel_max_p99_ms"],
             latency_regression=values["savedmodel_latency_regression"],

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pytest_savedmodel.errors import InvalidArgument
+from pytest_savedmodel.schema import Schema
 from pytest_savedmodel.spec import DType, Features, FeatureSpec, ParseSpec, SignatureSpec, TensorSpec
 
 __all__ = ["elements", "example_features", "feature_dicts", "tensors", "tf_examples"]
@@ -45,14 +46,26 @@ def elements(
     max_value: float | None = None,
     allow_nan: bool = False,
     allow_infinity: bool = False,
+    values: Collection[Any] | None = None,
 ) -> st.SearchStrategy[Any]:
-    """Scalar values of ``dtype`` (the one dtype -> strategy table).
+    """Scalar values of ``dtype`` (the one dtype -> strategy table); only ``values`` when given (a vocabulary).
 
     Example:
         >>> elements(dtype_by_name("int8"), min_value=0).example() in range(0, 128)
         True
     """
     _check_range(dtype.name, min_value, max_value)
+    if values is not None:
+        vocab = sorted(set(values), key=repr)
+        if not vocab:
+            raise InvalidArgument(f"{dtype.name}: values=[] is empty; give at least one value")
+        if dtype.is_string:
+            if not all(isinstance(v, (bytes, str)) for v in vocab):
+                raise InvalidArgument(f"{dtype.name}: values={vocab[:4]!r}: strings or bytes expected")
+            return st.sampled_from([v.encode() if isinstance(v, str) else v for v in vocab])
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab):
+            raise InvalidArgument(f"{dtype.name}: values={vocab[:4]!r}: numbers expected for a {dtype.name} input")
+        return st.sampled_from(vocab)
     if dtype.is_bool:
         return st.booleans()
     if dtype.is_string:
@@ -106,6 +119,7 @@ def tensors(
     max_value: float | None = None,
     allow_nan: bool = False,
     allow_infinity: bool = False,
+    values: Collection[Any] | None = None,
 ) -> st.SearchStrategy[np.ndarray]:
     """Arrays for one signature input: its dtype, its shape with unknown dims drawn.
 
@@ -121,7 +135,7 @@ def tensors(
         raise InvalidArgument(f"{spec.alias}: shape={list(spec.shape)!r} has a negative dim; use None (not -1) "
                               f"for an unknown dim")
     elems = elements(spec.dtype, min_value=min_value, max_value=max_value, allow_nan=allow_nan,
-                     allow_infinity=allow_infinity)
+                     allow_infinity=allow_infinity, values=values)
     np_dtype: Any = object if spec.dtype.is_string else spec.dtype.numpy
     return hnp.arrays(np_dtype, _dims(spec.shape, batch_size, dim_size or st.integers(1, 3)), elements=elems)
 
@@ -140,6 +154,23 @@ def _check_names(what: str, names: Collection[str], known: Collection[str]) -> N
         raise InvalidArgument(f"{what}={unknown!r}: no such input; inputs that exist: {', '.join(sorted(known))}")
 
 
+def _schema_domain(schema: Schema | None, name: str, dtype: DType, r: Range) -> tuple[Range, Any, Any]:
+    """(range, vocabulary, domain) for ``name``: explicit ``ranges`` win over the schema's bounds."""
+    d = schema.domain(name) if schema is not None else None
+    if d is None or schema is None:
+        return r, None, None
+    want = "bytes" if dtype.is_string else "int" if (dtype.is_integer or dtype.is_bool) else "float"
+    if d.kind in ("bytes", "int", "float") and d.kind != want:
+        raise InvalidArgument(f"{name}: the schema {schema.path} declares it {d.kind.upper()} but the model takes it "
+                              f"as {dtype.name}; one of them is wrong (a training-serving skew)")
+    lo = r[0] if r[0] is not None else d.min_value
+    hi = r[1] if r[1] is not None else d.max_value
+    values = d.values if r == (None, None) else None
+    if values is not None and not dtype.is_string:
+        values = None
+    return (lo, hi), values, d
+
+
 def feature_dicts(
     signature: SignatureSpec,
     *,
@@ -148,11 +179,15 @@ def feature_dicts(
     allow_nan: bool = False,
     allow_infinity: bool = False,
     optional: Collection[str] = (),
+    schema: Schema | None = None,
 ) -> st.SearchStrategy[Features]:
     """Feature dicts for ``signature``: one array per input, one drawn batch size shared by all.
 
     A parsing signature's serialized-Example input gets tf.Examples drawn from its
-    recovered parse spec. Inputs named in ``optional`` are sometimes left out.
+    recovered parse spec. Inputs named in ``optional`` are sometimes left out,
+    unless a ``schema`` (:func:`pytest_savedmodel.schema.read_schema`) says they are
+    required; the schema's domains bound the values drawn for inputs and features of
+    the same name.
 
     Example:
         >>> @given(feature_dicts(spec.signature("serving_default"), ranges={"SepalLength": (4.0, 8.0)}))
@@ -169,22 +204,27 @@ def feature_dicts(
     sizes = _batch_strategy(batch_size)
     parse_input = signature.parse_spec.input_alias if signature.parse_spec else None
     # Build every per-input strategy now, so argument errors surface when the strategy is built.
+    domains: dict[str, tuple[Range, Any]] = {}
     for alias, spec in signature.inputs.items():
         if alias != parse_input:
-            elements(spec.dtype, min_value=ranges.get(alias, (None, None))[0],
-                     max_value=ranges.get(alias, (None, None))[1], allow_nan=allow_nan, allow_infinity=allow_infinity)
+            r, vocab, d = _schema_domain(schema, alias, spec.dtype, ranges.get(alias, (None, None)))
+            domains[alias] = (r, vocab)
+            if d is not None and d.required:
+                optional = [o for o in optional if o != alias]
+            elements(spec.dtype, min_value=r[0], max_value=r[1], allow_nan=allow_nan, allow_infinity=allow_infinity,
+                     values=vocab)
 
     cache: dict[tuple[str, int], st.SearchStrategy[Any]] = {}  # building array strategies is costly
 
     def strategy_for(alias: str, spec: TensorSpec, n: int) -> st.SearchStrategy[Any]:
         if (alias, n) not in cache:
             if alias == parse_input and signature.parse_spec is not None:
-                cache[alias, n] = tf_examples(signature.parse_spec, batch_size=n, allow_nan=allow_nan)
+                cache[alias, n] = tf_examples(signature.parse_spec, batch_size=n, allow_nan=allow_nan, schema=schema)
             else:
-                lo, hi = ranges.get(alias, (None, None))
+                (lo, hi), vocab = domains[alias]
                 batched = spec.shape is None or (len(spec.shape) > 0 and spec.shape[0] is None)
                 cache[alias, n] = tensors(spec, batch_size=n if batched else None, min_value=lo, max_value=hi,
-                                          allow_nan=allow_nan, allow_infinity=allow_infinity)
+                                          allow_nan=allow_nan, allow_infinity=allow_infinity, values=vocab)
         return cache[alias, n]
 
     @st.composite
@@ -205,13 +245,14 @@ def feature_dicts(
     return draw_features()
 
 
-def _feature_values(spec: FeatureSpec, n: int, r: Range, allow_nan: bool) -> st.SearchStrategy[Any]:
-    elems = elements(spec.dtype, min_value=r[0], max_value=r[1], allow_nan=allow_nan)
+def _feature_values(spec: FeatureSpec, n: int, r: Range, allow_nan: bool, vocab: Any = None,
+                    counts: tuple[int, int] = (0, 3)) -> st.SearchStrategy[Any]:
+    elems = elements(spec.dtype, min_value=r[0], max_value=r[1], allow_nan=allow_nan, values=vocab)
     np_dtype: Any = object if spec.dtype.is_string else spec.dtype.numpy
     if spec.kind == "fixed":
         shape = (n,) if spec.shape in ((), (1,)) else (n, *spec.shape)
         return hnp.arrays(np_dtype, shape, elements=elems)
-    row = hnp.arrays(np_dtype, st.integers(0, 3).map(lambda k: (k,)), elements=elems)
+    row = hnp.arrays(np_dtype, st.integers(*counts).map(lambda k: (k,)), elements=elems)
 
     def as_object(rows: list[np.ndarray]) -> np.ndarray:
         out = np.empty(len(rows), dtype=object)
@@ -228,21 +269,31 @@ def example_features(
     ranges: Mapping[str, Range] | None = None,
     omit_optional: bool = True,
     allow_nan: bool = False,
+    schema: Schema | None = None,
 ) -> st.SearchStrategy[Features]:
     """Feature dicts keyed by tf.Example feature key, shaped for :func:`encode_examples`.
 
     Fixed features of shape ``[]`` or ``[1]`` come as ``[batch]`` arrays, others as
     ``[batch, *shape]``; VarLen and ragged features as object arrays of per-row 1-D
     arrays (0 to 3 values). Features with a default (and VarLen ones) are sometimes
-    omitted when ``omit_optional``; required features never are.
+    omitted when ``omit_optional``; required features never are, nor features a
+    ``schema`` marks present in every example. The schema's domains bound values and
+    its ``value_count`` bounds VarLen row lengths.
     """
     ranges = dict(ranges or {})
     _check_names("ranges", ranges, parse_spec.keys)
     for name, r in ranges.items():
         _check_range(name, *r)
     sizes = _batch_strategy(batch_size)
+    plan: dict[str, tuple[Range, Any, tuple[int, int], bool]] = {}
     for f in parse_spec.features:
-        elements(f.dtype)
+        r, vocab, d = _schema_domain(schema, f.key, f.dtype, ranges.get(f.key, (None, None)))
+        counts = (0, 3)
+        if d is not None and (d.min_count is not None or d.max_count is not None):
+            lo_c = d.min_count or 0
+            counts = (lo_c, max(lo_c, d.max_count if d.max_count is not None else lo_c + 3))
+        plan[f.key] = (r, vocab, counts, bool(d is not None and d.required))
+        elements(f.dtype, min_value=r[0], max_value=r[1], values=vocab)
 
     cache: dict[tuple[str, int], st.SearchStrategy[Any]] = {}
 
@@ -251,10 +302,11 @@ def example_features(
         n = draw(sizes)
         out: Features = {}
         for f in parse_spec.features:
-            if omit_optional and not f.required and draw(st.booleans()):
+            r, vocab, counts, present = plan[f.key]
+            if omit_optional and not f.required and not present and draw(st.booleans()):
                 continue
             if (f.key, n) not in cache:
-                cache[f.key, n] = _feature_values(f, n, ranges.get(f.key, (None, None)), allow_nan)
+                cache[f.key, n] = _feature_values(f, n, r, allow_nan, vocab, counts)
             out[f.key] = draw(cache[f.key, n])
         return out
 
@@ -268,6 +320,7 @@ def tf_examples(
     ranges: Mapping[str, Range] | None = None,
     omit_optional: bool = True,
     allow_nan: bool = False,
+    schema: Schema | None = None,
 ) -> st.SearchStrategy[list[bytes]]:
     """Serialized tf.Examples that ``parse_spec`` accepts (see :func:`example_features`)."""
     from pytest_savedmodel.tfexample import _example_pb2, encode_examples
@@ -275,7 +328,7 @@ def tf_examples(
     _example_pb2()  # import TensorFlow's protos now, not during a draw (Hypothesis forbids touching `random` there)
     sizes = _batch_strategy(batch_size)
     features = example_features(parse_spec, batch_size=sizes, ranges=ranges, omit_optional=omit_optional,
-                                allow_nan=allow_nan)
+                                allow_nan=allow_nan, schema=schema)
 
     @st.composite
     def draw_examples(draw: st.DrawFn) -> list[bytes]:

@@ -129,3 +129,18 @@ def test_float_parsed_as_int_is_caught_with_a_shrunk_example(
     out = result.stdout.str()
     assert "feature 'PetalLength': parsed as int64 but the raw input is float32" in out
     assert "raw and parsing disagree" in out and FALSIFYING(out)
+
+
+def test_a_schema_keeps_generated_values_in_the_declared_domain(pytester: pytest.Pytester,
+                                                                zoo: dict[str, Path]) -> None:
+    # sqrt(x + 10) is NaN below -10; the data team's schema says x is never negative, so no finding
+    pytester.path.joinpath("schema.pbtxt").write_text(
+        'feature {\n  name: "x"\n  type: FLOAT\n  float_domain { min: 0 max: 100 }\n}\n')
+    args = ["-p", "no:cacheprovider", "--savedmodel-server=none", f"--savedmodel={zoo['nan_region']}",
+            "--savedmodel-checks=finite"]
+    pytester.runpytest(*args).assert_outcomes(failed=1, passed=1)
+    pytester.runpytest(*args, "--savedmodel-schema=schema.pbtxt").assert_outcomes(passed=2)
+    pytester.path.joinpath("bad.pbtxt").write_text('feature {\n  name: "x"\n  type: FLOT\n}\n')
+    result = pytester.runpytest(*args, "--savedmodel-schema=bad.pbtxt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "bad.pbtxt:3:9: not a valid TFMD schema" in result.stderr.str()
