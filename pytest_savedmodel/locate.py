@@ -96,10 +96,13 @@ def find_model(
     base = Path(*base.parts)  # normalise without resolving symlinks the user chose
     if not base.exists():
         parent = base.parent
+        while not parent.is_dir() and parent != parent.parent:  # the nearest directory that exists
+            parent = parent.parent
         hint = ""
         if parent.is_dir():
             siblings = sorted(p.name for p in parent.iterdir() if p.is_dir())[:10]
-            hint = f" Directories in {parent}: {', '.join(siblings) or '(none)'}."
+            gone = "" if parent == base.parent else f" ({base.parent} does not exist either)"
+            hint = f" Directories in {parent}: {', '.join(siblings) or '(none)'}{gone}."
         raise ModelNotFound(f"no such directory: {given} (looked at {base}).{hint}", path=base)
     if base.is_file():
         better = f" Did you mean --savedmodel={base.parent}?" if base.name in SAVED_MODEL_FILES else ""

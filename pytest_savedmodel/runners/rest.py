@@ -111,6 +111,10 @@ class RestRunner(Runner):
             raise UsageError(f"RestRunner(method={method!r}): use one of {', '.join(METHODS)}")
         if format not in ("row", "columnar"):
             raise UsageError(f"RestRunner(format={format!r}): use 'row' (instances) or 'columnar' (inputs)")
+        if method == "predict" and not signature.inputs:
+            raise UsageError(f"signature {signature.key!r} has no inputs, and TF Serving's REST API cannot call it: "
+                             f"a predict request needs 'instances' or 'inputs', and an empty one is refused with "
+                             f"\"Failed to get input map for signature\". Call it over gRPC (GrpcRunner) instead")
         self.signature = signature
         self.base_url, self.model_name = base_url.rstrip("/"), model_name
         self.version, self.version_label = version, version_label

@@ -16,6 +16,9 @@ from pytest_savedmodel.serving.launcher import _free_port
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+#: a small bound, so the size-limit tests send megabytes, not the default 64 MiB
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
 CONFIG = """
 model_config_list {{
   config {{ name: "default" base_path: "{t}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}
@@ -39,6 +42,7 @@ class Emulator:
     rest: str
     process: subprocess.Popen[bytes]
     log: Path
+    max_request_bytes: int = 0
 
 
 def wait_available(target: str, names: list[str], process: subprocess.Popen[bytes], log: Path,
@@ -72,12 +76,13 @@ def emulator(testdata: Path, zoo_dir: Path, tmp_path_factory: pytest.TempPathFac
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pytest_savedmodel.serving.emulator", f"--port={g}",
                                  f"--rest_api_port={r}", f"--model_config_file={config}", "--max_num_load_retries=0",
+                                 f"--max_request_bytes={MAX_REQUEST_BYTES}",
                                  "--file_system_poll_wait_seconds=0", f"--parent_pid={os.getpid()}"],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_available(f"127.0.0.1:{g}", ["default", "tf2", "half_plus_two", "half_plus_three", "counter", "matrix",
                                           "wire"], proc, log)
-        yield Emulator(f"127.0.0.1:{g}", f"http://127.0.0.1:{r}", proc, log)
+        yield Emulator(f"127.0.0.1:{g}", f"http://127.0.0.1:{r}", proc, log, MAX_REQUEST_BYTES)
     finally:
         proc.terminate()
         try:
