@@ -112,7 +112,10 @@ def test_ctrl_c_or_a_killed_pytest_leaves_no_server(pytester: pytest.Pytester, t
 
         def test_wait(savedmodel_server):
             print("SERVER", savedmodel_server.process.pid, flush=True)
-            time.sleep(120)
+            # short sleeps: the kernel may hand SIGINT to any thread (TF's, gRPC's), and Python raises
+            # KeyboardInterrupt in the main thread only when it next runs bytecode
+            for _ in range(1200):
+                time.sleep(0.1)
         """
     )
     model = f"--savedmodel=half={testdata / 'saved_model_half_plus_two_cpu'}"
@@ -131,13 +134,49 @@ def test_ctrl_c_or_a_killed_pytest_leaves_no_server(pytester: pytest.Pytester, t
     assert server_pid is not None, "the emulator did not start"
     proc.send_signal(getattr(signal, sig))
     proc.wait(30)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and Path(f"/proc/{server_pid}").exists() and \
-            "Z" not in Path(f"/proc/{server_pid}/stat").read_text().split(")")[-1].split()[0]:
+    assert _gone_within(server_pid, 15), f"emulator {server_pid} survived {sig} to pytest"
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    alive = Path(f"/proc/{server_pid}").exists() and \
-        "Z" not in Path(f"/proc/{server_pid}/stat").read_text().split(")")[-1].split()[0]
-    assert not alive, f"emulator {server_pid} survived {sig} to pytest"
+    return not _alive(pid)
+
+
+def test_a_crashed_xdist_worker_leaves_no_server(pytester: pytest.Pytester, testdata: Path) -> None:
+    """The worker that started the emulator dies mid-test (SIGKILL): xdist reports it and the server goes too."""
+    import subprocess
+    import sys
+
+    pytester.makepyfile(
+        """
+        import os, signal, time
+
+        def test_crash(savedmodel_server):
+            with open("server.pid", "w") as f:
+                f.write(str(savedmodel_server.process.pid))
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    model = f"--savedmodel=half={testdata / 'saved_model_half_plus_two_cpu'}"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "1", "-p", "no:cacheprovider",
+                           "--savedmodel-server=emulator", model, "-k", "test_crash"], cwd=pytester.path,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert "worker 'gw0' crashed while running 'test_crash.py::test_crash'" in proc.stdout + proc.stderr or \
+        "crashed while running" in proc.stdout, proc.stdout[-2000:]
+    server_pid = int((pytester.path / "server.pid").read_text())
+    assert _gone_within(server_pid, 15), f"emulator {server_pid} survived its crashed xdist worker"
 
 
 @pytest.fixture(scope="module")

@@ -190,18 +190,20 @@ def test_server_killed_mid_use_fails_fast_with_clear_words(tmp_path: Path, half:
 
 def test_start_stop_cycles_leave_no_process_behind(tmp_path: Path, half: ServedModel,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """20 cycles with a fast shim server (a real emulator start costs seconds), then stop_all()."""
+    """50 start/stop cycles with a fast shim server (a real emulator start costs seconds), then stop_all()."""
     bindir = tmp_path / "bin"
     # a stand-in that answers GetModelStatus would need a server; instead time out fast and check cleanup
     _shim(bindir, "tensorflow_model_server", "exec sleep 600\n")
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     pids = []
-    for i in range(20):
-        server = ModelServer.create("binary", models=[half], log_dir=tmp_path / f"l{i}", startup_timeout=0.3)
+    for i in range(50):
+        server = ModelServer.create("binary", models=[half], log_dir=tmp_path / f"l{i}", startup_timeout=0.15)
         with pytest.raises(ServerStartError):
             server.start()
+        server.stop()
         assert server.process is not None
         pids.append(server.process.pid)
+        assert not _alive(pids[-1]), f"cycle {i}: server {pids[-1]} survived stop()"
     stop_all()
     time.sleep(0.3)
     assert [p for p in pids if _alive(p)] == []
