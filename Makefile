@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 EXPORT := examples/iris/export
 
-.PHONY: iris test lint bench clean
+.PHONY: iris test lint bench fuzz clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -25,11 +25,15 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check pytest_savedmodel tests examples benchmarks
+	$(VENV)/bin/ruff check pytest_savedmodel tests examples benchmarks scripts
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py
+
+## A bounded fuzz run of the emulator (10,000 REST and gRPC requests on loopback, 10 minutes at most).
+fuzz: $(STAMP)
+	$(VENV)/bin/python benchmarks/fuzz_emulator.py --requests 10000 --seconds 600
 
 clean:
 	rm -rf $(EXPORT) .pytest_cache .hypothesis
