@@ -18,7 +18,14 @@ from pytest_savedmodel import checks as C
 from pytest_savedmodel.compare import Tolerance
 from pytest_savedmodel.config import ModelArg, Settings
 from pytest_savedmodel.drift import RULES
-from pytest_savedmodel.errors import EnvironmentProblem, MissingExtra, RunnerError, SavedModelError, UsageError
+from pytest_savedmodel.errors import (
+    EnvironmentProblem,
+    MissingExtra,
+    ParityMismatch,
+    RunnerError,
+    SavedModelError,
+    UsageError,
+)
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, SignatureSpec
@@ -53,8 +60,9 @@ class PlannedCheck:
     collector: str
     path: tuple[str, ...]
     check: str
-    run: Callable[[C.Stats], None] = field(compare=False)
+    run: Callable[..., None] = field(compare=False)  # run(stats), or run(stats, fixture value) with ``fixture``
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+    fixture: str | None = None  # a pytest fixture the check needs (the user's reference model)
 
     @property
     def nodeid(self) -> str:
@@ -88,6 +96,7 @@ class AutoSuite:
         self._server_dir: str | None = None
         self.database: Any = None  # Hypothesis example database; the plugin puts it under pytest's cache
         self.hypothesis_home: Any = None  # where Hypothesis may write; never the user's working directory
+        self.counterexample_dir: Any = None  # --savedmodel-counterexamples, else pytest's cache, else a temp dir
         self._own_home: str | None = None
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
         self.exports = self._locate()
@@ -269,7 +278,35 @@ class AutoSuite:
             import tempfile
 
             self.hypothesis_home = self._own_home = tempfile.mkdtemp(prefix="savedmodel-hypothesis-")
-        C.run_property(body, strategy, database=self.database, home=self.hypothesis_home, **kwargs)
+        try:
+            C.run_property(body, strategy, database=self.database, home=self.hypothesis_home, **kwargs)
+        except ParityMismatch as exc:
+            self._save_counterexample(exc, kwargs.get("stats"), kwargs.get("digest", "parity"))
+            raise
+
+    def _save_counterexample(self, exc: ParityMismatch, stats: C.Stats | None, digest: str) -> None:
+        """Save the shrunk inputs as .npz and add the reproduce block to the failure."""
+        from pathlib import Path
+
+        from pytest_savedmodel.counterexample import file_name, reproduce_block, save_features
+
+        features = exc.fields.get("features")
+        if not features:
+            return
+        if self.counterexample_dir is None:
+            import tempfile
+
+            self.counterexample_dir = Path(tempfile.mkdtemp(prefix="savedmodel-counterexamples-"))
+        path = Path(self.counterexample_dir) / file_name(getattr(stats, "nodeid", "") or digest)
+        try:
+            save_features(path, features)
+        except OSError as err:
+            exc.add_note(f"(could not save the shrunk inputs to {path}: {err.strerror or err})")
+            return
+        runners = tuple(r for r in (exc.fields.get("left_runner"), exc.fields.get("right_runner")) if r is not None)
+        exc.add_note(reproduce_block(path, features, runners, exc.fields.get("left_features")))
+        if stats is not None:
+            stats.counterexample = str(path)
 
     # ------------------------------------------------------------------ planning
     def plan(self) -> list[PlannedCheck]:
@@ -280,6 +317,9 @@ class AutoSuite:
         for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
             for arg in args:
                 planned.extend(self._plan_graph(role, arg))
+        if self.settings.reference:
+            for export in self._anchors():
+                planned.extend(self._plan_reference(export))
         planned.extend(self._plan_contract())
         for arg in self.settings.baselines:
             planned.extend(self._plan_baseline(arg))
@@ -754,6 +794,58 @@ class AutoSuite:
                                 ratio=self.settings.latency_regression)
             except RunnerError as exc:
                 raise self._server_gone(exc) from None
+
+        return run
+
+    # ------------------------------------------------------------------ the reference (training side)
+    def _plan_reference(self, anchor: Export) -> Iterator[PlannedCheck]:
+        """parity[reference~raw] and parity[reference~PARSING] per signature, using the user's fixture."""
+        try:
+            spec = self.inspect(anchor)
+        except SavedModelError:
+            return
+        col = f"savedmodel:{anchor.model}:reference"
+        fixture = self.settings.reference
+        twins = [e for e in self.exports if e.role != "savedmodel" and e.model == anchor.model]
+        for sig in self._signatures(spec):
+            if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
+                continue
+            info = {"model": f"{anchor.model}:reference", "signature": sig.key}
+            yield PlannedCheck(col, (sig.key, "parity[reference~raw]"), "parity",
+                               self._reference_parity(anchor, sig, None), {**info, "pair": "reference~raw"},
+                               fixture=fixture)
+            for twin in twins:
+                twin_sig = self._parsing_twin(twin, sig)
+                if twin_sig is not None:
+                    pair = f"reference~{twin.role}"
+                    yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity",
+                                       self._reference_parity(anchor, sig, (twin, twin_sig)), {**info, "pair": pair},
+                                       fixture=fixture)
+
+    def _reference_parity(self, anchor: Export, sig: SignatureSpec,
+                          twin: tuple[Export, SignatureSpec] | None) -> Callable[..., None]:
+        def run(stats: C.Stats, value: Any) -> None:
+            from pytest_savedmodel.runners.reference import ReferenceRunner
+
+            reference = ReferenceRunner.from_fixture(value, model=anchor.model, signature=sig,
+                                                     fixture=self.settings.reference or "")
+            optional: tuple[str, ...] = ()
+            if twin is None:
+                other = self.runner(anchor, sig, "raw")
+            else:
+                export, twin_sig = twin
+                other = self.runner(export, twin_sig, "parsing")
+                assert twin_sig.parse_spec is not None  # features with a parse-spec default may be left out
+                optional = tuple(f.key for f in twin_sig.parse_spec.features
+                                 if f.key in sig.inputs and (f.default is not None or f.kind != "fixed"))
+            gen_sig = self.signature_for_generation(anchor, sig)
+
+            def body(features: Features) -> None:
+                C.check_parity(reference, other, features, tolerance=self.tolerance, stats=stats)
+
+            self._property(body, self.strategy(gen_sig, optional=optional), stats=stats,
+                           max_examples=self.settings.examples,
+                           digest=f"{anchor.collector}::{sig.key}::reference~{other.name}")
 
         return run
 

@@ -46,6 +46,8 @@ class Stats:
     note: str = ""  # a one-line result for checks without a numeric deviation (latency, concurrency)
     extra: dict[str, str] = field(default_factory=dict)  # more savedmodel.* properties (JUnit, JSON)
     changes: list[dict[str, Any]] | None = None  # contract items: every classified change
+    counterexample: str = ""  # the .npz file a failing parity check saved its shrunk inputs to
+    nodeid: str = ""  # the item's id (names the counterexample file)
 
     def observe(self, result: ParityResult, features: Features | None = None) -> None:
         for d in result.diffs:
@@ -180,6 +182,8 @@ def run_property(
         "database": database,
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+        # the explain phase points at lines inside this plugin, not at anything the user can act on
+        "phases": tuple(p for p in settings().phases if p.name != "explain"),
     }
     if max_examples is not None:
         overrides["max_examples"] = max_examples
@@ -338,7 +342,7 @@ def check_parity(
             format_mismatch(result, features, context=f"signature {right.signature.key!r}"),
             runners=(left.name, right.name), output=worst.output if worst else None,
             max_abs=worst.max_abs if worst else None, max_rel=worst.max_rel if worst else None,
-            result=result, features=features,
+            result=result, features=features, left_features=left_features, left_runner=left, right_runner=right,
         )
 
 

@@ -126,6 +126,7 @@ def _compare_one(name: str, a: np.ndarray, b: np.ndarray, tol: Tolerance) -> Out
         return OutputDiff(name, True, total=int(a.size))
     first = np.unravel_index(int(np.argmax(neq.reshape(-1))), a.shape) if a.ndim else ()
     la, lb = (a[first], b[first]) if first else (a.item(), b.item())
+    la, lb = (v.item() if isinstance(v, np.generic) and kind == "exact" else v for v in (la, lb))
     abs_err = 0.0
     if kind == "exact" and a.dtype.kind in "iub":
         with np.errstate(over="ignore"):

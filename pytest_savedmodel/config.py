@@ -86,6 +86,11 @@ OPTIONS = [
            kind="float"),
     Option("--savedmodel-atol", "absolute tolerance for float outputs (default: 1e-5).", 1e-5, metavar="X",
            kind="float"),
+    Option("--savedmodel-reference", "the name of a fixture you define that returns your training-side model: a "
+           "callable taking the feature dict and returning {output: array} (or {model name: callable}); compared "
+           "with the raw and parsing exports.", metavar="FIXTURE"),
+    Option("--savedmodel-counterexamples", "directory for the .npz files of shrunk inputs that failed a parity "
+           "check (default: inside pytest's cache, .pytest_cache/d/savedmodel-counterexamples).", metavar="DIR"),
     Option("--savedmodel-schema", "a TensorFlow Metadata schema (schema.pbtxt as TFDV writes it): generated values "
            "stay in its int/float/string domains, presence and value counts.", metavar="FILE"),
     Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
@@ -154,6 +159,15 @@ def _training_default(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def _identifier(flag: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    if not value.isidentifier():
+        raise UsageError(f"{flag}={value!r}: give the name of a fixture (a Python identifier), e.g. "
+                         f"{flag}=training_model")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the plugin was told, resolved once per session."""
@@ -180,6 +194,8 @@ class Settings:
     forbid_ops: tuple[str, ...] = ()
     baselines: tuple[ModelArg, ...] = ()
     schema: Path | None = None
+    reference: str | None = None
+    counterexamples: Path | None = None
     latency_requests: int = 50
     max_p99_ms: float | None = None
     latency_regression: float = 1.5
@@ -254,6 +270,9 @@ class Settings:
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
+            reference=_identifier("--savedmodel-reference", values["savedmodel_reference"]),
+            counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]
+                             if values["savedmodel_counterexamples"] else None),
             latency_requests=values["savedmodel_latency_requests"],
             max_p99_ms=values["savedmodel_max_p99_ms"],
             latency_regression=values["savedmodel_latency_regression"],

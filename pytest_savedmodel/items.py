@@ -37,45 +37,87 @@ class SavedModelItem(pytest.Item):
     def runtest(self) -> None:
         from pytest_savedmodel.checks import Stats
 
-        self.stats = Stats(samples=[] if self.planned.check == "parity" else None)
+        self.stats = Stats(samples=[] if self.planned.check == "parity" else None, nodeid=self.nodeid)
         try:
             self.planned.run(self.stats)
         finally:
-            s = self.stats
-            self.user_properties.append(("savedmodel.examples", str(s.examples)))
-            if s.worst_output:
-                self.user_properties += [("savedmodel.max_abs", f"{s.max_abs:.6g}"),
-                                         ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
-                                         ("savedmodel.worst_output", s.worst_output)]
-            if s.changes is not None:
-                import json
-
-                self.user_properties.append(("savedmodel.changes", json.dumps(s.changes)))
-            if s.note:
-                self.user_properties.append(("savedmodel.note", s.note))
-            self.user_properties += [(f"savedmodel.{k}", v) for k, v in sorted(s.extra.items())]
-            if s.movers:
-                import json
-
-                movers = [{"output": k, **v} for k, v in sorted(s.movers.items(), key=lambda kv: -kv[1]["max_abs"])
-                          if v["max_abs"] > 0]
-                self.user_properties.append(("savedmodel.movers", json.dumps(movers, default=str)))
-            if s.samples:
-                import json
-
-                kept = [(o, float(a), float(r)) for o, a, r in s.samples[:500]]
-                self.user_properties.append(("savedmodel.samples", json.dumps(kept, default=str)))
+            _record(self, self.stats)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        exc = excinfo.value
-        if isinstance(exc, SavedModelError):
-            kind = "finding" if isinstance(exc, Finding) else type(exc).__name__
-            notes = [n for n in getattr(exc, "__notes__", []) if n.strip()]
-            text = f"[{kind}] {exc}"
-            if notes:
-                text += "\n\n" + "\n".join(notes)
-            return text
-        return super().repr_failure(excinfo)
+        return _repr_failure(excinfo) or super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.nodeid
+
+
+def _record(item: pytest.Item, s: Any) -> None:
+    """The check's figures as ``savedmodel.*`` user properties (summary, reports, JUnit; survive xdist)."""
+    import json
+
+    props = item.user_properties
+    props.append(("savedmodel.examples", str(s.examples)))
+    if s.worst_output:
+        props += [("savedmodel.max_abs", f"{s.max_abs:.6g}"), ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
+                  ("savedmodel.worst_output", s.worst_output)]
+    if s.changes is not None:
+        props.append(("savedmodel.changes", json.dumps(s.changes)))
+    if s.note:
+        props.append(("savedmodel.note", s.note))
+    props += [(f"savedmodel.{k}", v) for k, v in sorted(s.extra.items())]
+    if s.movers:
+        movers = [{"output": k, **v} for k, v in sorted(s.movers.items(), key=lambda kv: -kv[1]["max_abs"])
+                  if v["max_abs"] > 0]
+        props.append(("savedmodel.movers", json.dumps(movers, default=str)))
+    if s.samples:
+        kept = [(o, float(a), float(r)) for o, a, r in s.samples[:500]]
+        props.append(("savedmodel.samples", json.dumps(kept, default=str)))
+    if s.counterexample:
+        props.append(("savedmodel.counterexample", s.counterexample))
+
+
+def _repr_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    exc = excinfo.value
+    if isinstance(exc, SavedModelError):
+        kind = "finding" if isinstance(exc, Finding) else type(exc).__name__
+        notes = [n for n in getattr(exc, "__notes__", []) if n.strip()]
+        text = f"[{kind}] {exc}"
+        if notes:
+            text += "\n\n" + "\n".join(notes)
+        return text
+    return None
+
+
+class SavedModelFixtureItem(pytest.Function):
+    """A check that needs a fixture of the user's (``--savedmodel-reference``): pytest resolves it as for a test."""
+
+    def __init__(self, *, planned: PlannedCheck, **kwargs: Any) -> None:
+        import inspect
+
+        assert planned.fixture is not None
+        self.planned = planned
+        fixture = planned.fixture
+
+        def check(**values: Any) -> None:
+            from pytest_savedmodel.checks import Stats
+
+            self.stats = Stats(samples=[] if planned.check == "parity" else None, nodeid=self.nodeid)
+            try:
+                planned.run(self.stats, values[fixture])
+            finally:
+                _record(self, self.stats)
+
+        check.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(fixture, inspect.Parameter.KEYWORD_ONLY)])
+        check.__name__ = check.__qualname__ = planned.path[-1]
+        super().__init__(callobj=check, **kwargs)
+        self.add_marker(pytest.mark.savedmodel_check)
+        for key, value in planned.info.items():
+            if value is not None:
+                self.user_properties.append((f"savedmodel.{key}", str(value)))
+        self.user_properties.append(("savedmodel.check", planned.check))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        return _repr_failure(excinfo) or super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.nodeid
@@ -96,7 +138,8 @@ def build_items(session: pytest.Session, suite: AutoSuite) -> list[pytest.Item]:
     items: list[pytest.Item] = []
     for planned in suite.plan():
         parent = collector((planned.collector, *planned.path[:-1]))
-        items.append(SavedModelItem.from_parent(parent, name=planned.path[-1], planned=planned))
+        cls = SavedModelFixtureItem if planned.fixture else SavedModelItem
+        items.append(cls.from_parent(parent, name=planned.path[-1], planned=planned))
     # Report what we collected, so "collected N items" and -k/--deselect counts include our items.
     for parts, node in collectors.items():
         if len(parts) == 1:

@@ -73,6 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         cache = getattr(config, "cache", None)
+        if settings.counterexamples is not None:
+            config.stash[SUITE_KEY].counterexample_dir = settings.counterexamples
+        elif cache is not None:
+            config.stash[SUITE_KEY].counterexample_dir = cache.mkdir("savedmodel-counterexamples")
         if cache is not None:  # failing examples replay first next time; kept in pytest's cache, nowhere else
             from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -135,6 +139,7 @@ class _SummaryRows:
         self.samples: dict[str, list[tuple[str, float, float]]] = {}
         self.movers: dict[str, list[dict[str, object]]] = {}
         self.changes: dict[str, list[dict[str, object]]] = {}
+        self.counterexamples: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = {k: str(v) for k, v in report.user_properties if str(k).startswith("savedmodel.")}
@@ -146,6 +151,8 @@ class _SummaryRows:
             self.rows[report.nodeid] = summary_row(report.nodeid, report.outcome, report.when, props)
         if report.failed:
             self.failures[report.nodeid] = report.longreprtext[:8000]
+        if "savedmodel.counterexample" in props:
+            self.counterexamples[report.nodeid] = props["savedmodel.counterexample"]
         if "savedmodel.changes" in props:
             import json
 
@@ -206,6 +213,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         samples=collector.samples,
         movers=collector.movers,
         changes=collector.changes,
+        counterexamples=collector.counterexamples,
         contract=suite.contract_summary() if suite is not None else {},
         tolerance={"rtol": settings.rtol, "atol": settings.atol},
     )

@@ -38,6 +38,7 @@ class ReportData:
     movers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # item id -> outputs by largest delta
     changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract item id -> classified changes
     contract: dict[str, Any] = field(default_factory=dict)  # export -> signatures, parse spec, ops (lock layout)
+    counterexamples: dict[str, str] = field(default_factory=dict)  # failed item id -> .npz of its shrunk inputs
 
     def as_json(self) -> dict[str, Any]:
         def num(x: float) -> float | str:
@@ -54,6 +55,7 @@ class ReportData:
             "movers": self.movers,
             "contract": self.contract,
             "contract_changes": self.changes,
+            "counterexamples": self.counterexamples,
         }
 
 

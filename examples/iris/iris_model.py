@@ -82,14 +82,20 @@ def train(*, seed: int = 0, steps: int = 300, lr: float = 0.05) -> dict[str, np.
     return out
 
 
-def accuracy(weights: Mapping[str, np.ndarray], seed: int = 0) -> float:
-    """Accuracy of the numpy forward pass on the synthetic data."""
-    feats, labels = synthesize(150, seed)
-    h = np.stack([feats[f] for f in FEATURES], axis=1)
+def predict(weights: Mapping[str, np.ndarray], features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The training-side forward pass in numpy: {feature: [batch]} -> the exported outputs (float32 math)."""
+    h = np.stack([np.asarray(features[f], np.float32).reshape(-1) for f in FEATURES], axis=1)
     for i in range(len(HIDDEN) + 1):
         h = h @ weights[f"w{i}"] + weights[f"b{i}"]
         h = np.maximum(h, 0) if i < len(HIDDEN) else h
-    return float((h.argmax(1) == labels).mean())
+    e = np.exp(h - h.max(1, keepdims=True))
+    return {"logits": h, "probabilities": e / e.sum(1, keepdims=True), "class_ids": h.argmax(1)[:, None]}
+
+
+def accuracy(weights: Mapping[str, np.ndarray], seed: int = 0) -> float:
+    """Accuracy of the numpy forward pass on the synthetic data."""
+    feats, labels = synthesize(150, seed)
+    return float((predict(weights, feats)["class_ids"][:, 0] == labels).mean())
 
 
 def _tf() -> Any:

@@ -37,6 +37,10 @@ class Runner(abc.ABC):
     def predict(self, features: Features) -> Outputs:
         """Run the model on ``features``; return every output as a numpy array."""
 
+    def reproduce(self, var: str = "features") -> str | None:
+        """A Python expression that makes this path predict on ``var`` (for failure messages), if known."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Safe to call twice."""
 

@@ -100,6 +100,10 @@ class CheckpointRunner(_GraphRunner):
 
     name = "checkpoint"
 
+    def reproduce(self, var: str = "features") -> str | None:
+        return (f"CheckpointRunner({str(self.prefix)!r}, open_model(SAVEDMODEL_DIR).signature("
+                f"{self.signature.key!r})).predict({var})")
+
     def __init__(self, prefix: str | Path, signature: SignatureSpec, *, tensor_map: Mapping[str, str] | None = None,
                  name: str | None = None) -> None:
         super().__init__(signature, tensor_map=tensor_map, name=name)
@@ -154,6 +158,10 @@ class FrozenRunner(_GraphRunner):
     """A frozen GraphDef (variables folded into constants), binary ``.pb`` or text ``.pbtxt``."""
 
     name = "frozen"
+
+    def reproduce(self, var: str = "features") -> str | None:
+        return (f"FrozenRunner({str(self.path)!r}, open_model(SAVEDMODEL_DIR).signature("
+                f"{self.signature.key!r})).predict({var})")
 
     def __init__(self, graph_def: str | Path, signature: SignatureSpec, *, tensor_map: Mapping[str, str] | None = None,
                  name: str | None = None) -> None:

@@ -65,6 +65,10 @@ class RawRunner(Runner):
         self._model: LoadedModel | None = None
         self._defaults: dict[str, np.ndarray] | None = None
 
+    def reproduce(self, var: str = "features") -> str | None:
+        kind = "parsing" if self.signature.parse_spec is not None else "raw"
+        return f"open_model({str(self.ref.path)!r}).runner({kind!r}, signature={self.signature.key!r}).predict({var})"
+
     @property
     def model(self) -> LoadedModel:
         if self._model is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,35 @@ def test_a_schema_keeps_generated_values_in_the_declared_domain(pytester: pytest
     result = pytester.runpytest(*args, "--savedmodel-schema=bad.pbtxt")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "bad.pbtxt:3:9: not a valid TFMD schema" in result.stderr.str()
+
+
+def test_a_parity_failure_saves_its_shrunk_inputs_and_says_how_to_reproduce(
+    pytester: pytest.Pytester, iris_pair_default_skew: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from pytest_savedmodel.counterexample import load_features
+
+    raw, parsing = iris_pair_default_skew
+    args = ["--savedmodel-server=none", "--savedmodel-examples=30", f"--savedmodel=iris={raw}",
+            f"--savedmodel-parsing={parsing}", "--savedmodel-checks=parity", "-k", "serving_default",
+            "--savedmodel-training-default=PetalWidth=0.0", "--savedmodel-report=r.json"]
+    result = pytester.runpytest(*args)  # with pytest's cache: the file goes there
+    result.assert_outcomes(failed=1)
+    saved = pytester.path / ".pytest_cache" / "d" / "savedmodel-counterexamples" / \
+        "iris-parsing-serving_default-parity[raw~parsing].npz"
+    result.stdout.fnmatch_lines([
+        "Reproduce:", f"  shrunk inputs saved to {saved}", "  @example(features={'PetalLength': np.array(*",
+        "  python:", "*features = load_features(*", "*filled = {**features, 'PetalWidth': np.array([[]0.0[]], "
+        "dtype=np.float32)}*", "*print(open_model(*raw/1').runner('raw', signature='serving_default')"
+        ".predict(filled))", "*print(open_model(*parsing/1').runner('parsing', signature='serving_default')"
+        ".predict(features))"])
+    features = load_features(saved)
+    assert "PetalWidth" not in features and set(features) == {"PetalLength", "SepalLength", "SepalWidth"}
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["counterexamples"] == {"savedmodel:iris:parsing::serving_default::parity[raw~parsing]": str(saved)}
+    # without the cache: a temporary directory, never the working directory; or where the user says
+    before = sorted(p.name for p in pytester.path.iterdir())
+    result = pytester.runpytest("-p", "no:cacheprovider", *args[:-1])
+    assert "shrunk inputs saved to " + tempfile.gettempdir() in result.stdout.str()
+    assert sorted(p.name for p in pytester.path.iterdir()) == before
+    result = pytester.runpytest("-p", "no:cacheprovider", *args, f"--savedmodel-counterexamples={tmp_path / 'cx'}")
+    assert (tmp_path / "cx" / saved.name).is_file()

@@ -94,3 +94,80 @@ def test_golden_examples_replay_on_every_path_the_user_has(pytester: pytest.Pyte
                                  "*locked and frozen disagree*",
                                  "*serving_default*golden[[]frozen[]]*FAILED*"])
     result.assert_outcomes(passed=11, failed=2)  # golden[frozen] and parity[raw~frozen]
+
+
+REFERENCE_CONFTEST = """
+import importlib.util
+import numpy as np
+import pytest
+
+spec = importlib.util.spec_from_file_location("iris_model", {path!r})
+iris = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(iris)
+WEIGHTS = iris.train()
+
+@pytest.fixture(scope="session")
+def training_model():
+    # the notebook's preprocessing: a missing PetalWidth is imputed with {impute}
+    def predict(features):
+        n = len(next(iter(features.values())))
+        filled = {{f: features.get(f, np.full(n, {impute}, np.float32)) for f in iris.FEATURES}}
+        return iris.predict(WEIGHTS, filled)
+    return predict
+"""
+
+
+@pytest.mark.parametrize("impute", [-1.0, 1.2])
+def test_a_reference_that_imputes_differently_from_the_parse_spec_is_caught(
+        pytester: pytest.Pytester, iris_pair_default_skew: tuple[Path, Path], impute: float) -> None:
+    from tests.modelzoo import REPO
+
+    raw, parsing = iris_pair_default_skew  # the parsing export fills a missing PetalWidth with -1.0
+    pytester.makeconftest(REFERENCE_CONFTEST.format(path=str(REPO / "examples" / "iris" / "iris_model.py"),
+                                                    impute=impute))
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
+                                "--savedmodel-reference=training_model", "-k", "reference")
+    if impute == -1.0:  # the same imputation on both sides: every pair agrees
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines(["*iris:reference*serving_default*parity[[]reference~raw[]]*ok*",
+                                     "*iris:reference*serving_default*parity[[]reference~parsing[]]*ok*"])
+        return
+    result.assert_outcomes(passed=1, failed=1)  # reference~raw agrees: the raw export always gets PetalWidth
+    result.stdout.fnmatch_lines([
+        "*savedmodel:iris:reference::serving_default::parity[[]reference~parsing[]]*",
+        "*reference and parsing disagree*", "*output '*': * elements differ*",
+    ])
+    out = result.stdout.str()
+    shrunk = out[out.index("Falsifying example") if "Falsifying example" in out else out.index("Failing test case"):]
+    assert "'PetalWidth'" not in shrunk.split(")")[0], "the shrunk example should leave PetalWidth out"
+
+
+def test_reference_fixture_errors_are_clear(pytester: pytest.Pytester, iris_pair: tuple[Path, Path]) -> None:
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def not_callable():
+            return [1, 2]
+
+        @pytest.fixture
+        def other_models():
+            return {"fraud": lambda f: {}}
+
+        @pytest.fixture
+        def raises():
+            def predict(features):
+                raise KeyError("PetalWidth")
+            return predict
+    """)
+    raw = f"--savedmodel=iris={iris_pair[0]}"
+    out = pytester.runpytest(*ARGS, raw, "--savedmodel-reference=not_callable", "-k", "reference").stdout.str()
+    assert "the reference fixture 'not_callable' returned list, not a callable" in out
+    out = pytester.runpytest(*ARGS, raw, "--savedmodel-reference=other_models", "-k", "reference").stdout.str()
+    assert "returned a dict without model 'iris' (it has: fraud)" in out
+    out = pytester.runpytest(*ARGS, raw, "--savedmodel-reference=raises", "-k", "reference").stdout.str()
+    assert "the reference fixture 'raises' raised KeyError: 'PetalWidth'" in out
+    result = pytester.runpytest(*ARGS, raw, "--savedmodel-reference=missing_fixture", "-k", "reference")
+    result.stdout.fnmatch_lines(["*fixture 'missing_fixture' not found*"])
+    result = pytester.runpytest(*ARGS, raw, "--savedmodel-reference=not-a-name")
+    assert "--savedmodel-reference='not-a-name': give the name of a fixture" in result.stderr.str()
