@@ -320,6 +320,9 @@ class AutoSuite:
         if self.settings.reference:
             for export in self._anchors():
                 planned.extend(self._plan_reference(export))
+        if self.settings.freeze:
+            for export in self._anchors():
+                planned.extend(self._plan_freeze(export))
         planned.extend(self._plan_contract())
         for arg in self.settings.baselines:
             planned.extend(self._plan_baseline(arg))
@@ -796,6 +799,33 @@ class AutoSuite:
                 raise self._server_gone(exc) from None
 
         return run
+
+    def _plan_freeze(self, anchor: Export) -> Iterator[PlannedCheck]:
+        """parity[raw~freeze]: the SavedModel against itself frozen on the fly."""
+        if anchor.error is not None or not self._want("parity"):
+            return
+        try:
+            spec = self.inspect(anchor)
+        except SavedModelError:
+            return
+        col = f"savedmodel:{anchor.model}:freeze"
+        for sig in self._signatures(spec):
+            if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
+                continue
+            yield PlannedCheck(col, (sig.key, "parity[raw~freeze]"), "parity",
+                               self._parity(lambda sig=sig: self.runner(anchor, sig, "raw"),  # type: ignore[misc]
+                                            lambda sig=sig: self._freeze_runner(anchor, sig),  # type: ignore[misc]
+                                            anchor, sig, digest=f"{anchor.collector}::{sig.key}::freeze"),
+                               {"model": f"{anchor.model}:freeze", "signature": sig.key, "pair": "raw~freeze"})
+
+    def _freeze_runner(self, anchor: Export, sig: SignatureSpec) -> Runner:
+        key = (f"savedmodel:{anchor.model}:freeze", sig.key, "freeze")
+        if key not in self._runners:
+            from pytest_savedmodel.runners.graph import FreezeRunner
+
+            assert anchor.ref is not None
+            self._runners[key] = FreezeRunner(anchor.ref, sig)
+        return self._runners[key]
 
     # ------------------------------------------------------------------ the reference (training side)
     def _plan_reference(self, anchor: Export) -> Iterator[PlannedCheck]:

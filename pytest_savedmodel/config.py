@@ -60,6 +60,8 @@ OPTIONS = [
            metavar="[NAME=]PREFIX", multiple=True),
     Option("--savedmodel-frozen", "a frozen GraphDef .pb/.pbtxt of model NAME (default: the first --savedmodel), "
            "compared with its raw signatures. Repeatable.", metavar="[NAME=]FILE", multiple=True),
+    Option("--savedmodel-freeze", "also freeze each --savedmodel on the fly (variables to constants, as before a "
+           "TFLite/TF.js/TensorRT conversion) and compare the frozen graph with it.", metavar="", kind="flag"),
     Option("--savedmodel-contract", "the contract lock file (default: savedmodel.lock.json in the rootdir).",
            "savedmodel.lock.json", metavar="FILE"),
     Option("--savedmodel-update-contract", "write or refresh the contract lock from the models (never written "
@@ -195,6 +197,7 @@ class Settings:
     baselines: tuple[ModelArg, ...] = ()
     schema: Path | None = None
     reference: str | None = None
+    freeze: bool = False
     counterexamples: Path | None = None
     latency_requests: int = 50
     max_p99_ms: float | None = None
@@ -271,6 +274,7 @@ class Settings:
             server_timeout=values["savedmodel_server_timeout"],
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             reference=_identifier("--savedmodel-reference", values["savedmodel_reference"]),
+            freeze=bool(values["savedmodel_freeze"]),
             counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]
                              if values["savedmodel_counterexamples"] else None),
             latency_requests=values["savedmodel_latency_requests"],

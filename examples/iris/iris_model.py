@@ -184,24 +184,30 @@ def export_parsing(
         return _save(tf, sess, export_dir, sigs)
 
 
+def _single_vector_graph(tf: Any, weights: Mapping[str, np.ndarray],
+                         feature_order: tuple[str, ...] = FEATURES) -> tuple[dict, dict]:
+    """One ``x`` float32 [-1, 4] input whose columns are read as the features in ``feature_order``."""
+    x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+    cols = [x[:, feature_order.index(f)] for f in FEATURES]
+    return {"x": x}, _model(tf, tf.stack(cols, axis=1), weights)
+
+
 def export_single_vector(export_dir: Path, weights: Mapping[str, np.ndarray], *,
                          feature_order: tuple[str, ...] = FEATURES) -> Path:
-    """One ``x`` float32 [-1, 4] input whose columns are taken in ``feature_order`` (the write-up's pitfall)."""
+    """A SavedModel with one input vector read in ``feature_order`` (the write-up's pitfall when it differs)."""
     tf = _tf()
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
-        cols = [x[:, feature_order.index(f)] for f in FEATURES]
-        outputs = _model(tf, tf.stack(cols, axis=1), weights)
+        inputs, outputs = _single_vector_graph(tf, weights, feature_order)
         sess.run(tf.compat.v1.global_variables_initializer())
-        return _save(tf, sess, export_dir, {"serving_default": _predict_sig(tf, {"x": x}, outputs)})
+        return _save(tf, sess, export_dir, {"serving_default": _predict_sig(tf, inputs, outputs)})
 
 
-def export_checkpoint(prefix: Path, weights: Mapping[str, np.ndarray]) -> Path:
-    """A Saver checkpoint (``.meta``, ``.index``, ``.data-*``) of the raw graph."""
+def export_checkpoint(prefix: Path, weights: Mapping[str, np.ndarray], *, single_vector: bool = False) -> Path:
+    """A Saver checkpoint (``.meta``, ``.index``, ``.data-*``) of the raw graph (or the one-vector training graph)."""
     tf = _tf()
     prefix.parent.mkdir(parents=True, exist_ok=True)
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        _raw_graph(tf, weights)
+        (_single_vector_graph if single_vector else _raw_graph)(tf, weights)
         sess.run(tf.compat.v1.global_variables_initializer())
         tf.compat.v1.train.Saver().save(sess, str(prefix))
     return prefix

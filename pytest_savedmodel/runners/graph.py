@@ -24,9 +24,9 @@ from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import ModelLoadError, ModelNotFound, RunnerError
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.runners.raw import as_input_array, describe_features
-from pytest_savedmodel.spec import Features, Outputs, SignatureSpec
+from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec
 
-__all__ = ["CheckpointRunner", "FrozenRunner"]
+__all__ = ["CheckpointRunner", "FreezeRunner", "FrozenRunner"]
 
 
 class _GraphRunner(Runner):
@@ -207,3 +207,52 @@ class FrozenRunner(_GraphRunner):
                 raise ModelLoadError(f"{self.path}: TensorFlow cannot import this GraphDef: {exc}",
                                      path=self.path) from None
         return graph, tf.compat.v1.Session(graph=graph)
+
+
+class FreezeRunner(_GraphRunner):
+    """The SavedModel frozen on the fly: variables folded into constants (``convert_variables_to_constants``),
+    the GraphDef re-imported into a graph of its own: what a TFLite, TF.js or TensorRT conversion starts from.
+
+    Example:
+        >>> FreezeRunner(find_model("export/iris"), spec.signature("serving_default")).predict(features)
+    """
+
+    name = "freeze"
+
+    def __init__(self, ref: ModelRef, signature: SignatureSpec, *, name: str | None = None) -> None:
+        super().__init__(signature, tensor_map=None, name=name)
+        self.ref = ref
+        self.graph_def: Any = None  # the frozen GraphDef, once made
+
+    @property
+    def source(self) -> str:
+        return f"{self.ref.label()} frozen on the fly"
+
+    def reproduce(self, var: str = "features") -> str | None:
+        return (f"FreezeRunner(find_model({str(self.ref.path)!r}), open_model({str(self.ref.path)!r}).signature("
+                f"{self.signature.key!r})).predict({var})")
+
+    def _load(self) -> tuple[Any, Any]:
+        tf = import_tf()
+        outputs = sorted({t.tensor_name.split(":")[0] for t in self.signature.outputs.values() if t.tensor_name})
+        graph = tf.Graph()
+        with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
+            try:
+                tf.compat.v1.saved_model.loader.load(sess, sorted(self.ref.tags), str(self.ref.path))
+                self.graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    sess, graph.as_graph_def(), outputs)
+            except (tf.errors.OpError, ValueError, KeyError, RuntimeError) as exc:
+                first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+                raise ModelLoadError(f"could not freeze {self.ref.label()} (outputs {outputs}): "
+                                     f"{type(exc).__name__}: {first}", path=self.ref.path) from None
+        frozen = tf.Graph()
+        with frozen.as_default():
+            try:
+                tf.compat.v1.import_graph_def(self.graph_def, name="")
+            except (tf.errors.OpError, ValueError) as exc:
+                first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0].rstrip(".")
+                stateful = " A graph that assigns to its variables cannot be frozen: their state would become " \
+                    "constants." if "_ref" in first or "Assign" in first else ""
+                raise ModelLoadError(f"{self.ref.label()} signature {self.signature.key!r}: the frozen graph does not "
+                                     f"import: {type(exc).__name__}: {first}.{stateful}", path=self.ref.path) from None
+        return frozen, tf.compat.v1.Session(graph=frozen)

@@ -171,3 +171,45 @@ def test_reference_fixture_errors_are_clear(pytester: pytest.Pytester, iris_pair
     result.stdout.fnmatch_lines(["*fixture 'missing_fixture' not found*"])
     result = pytester.runpytest(*ARGS, raw, "--savedmodel-reference=not-a-name")
     assert "--savedmodel-reference='not-a-name': give the name of a fixture" in result.stderr.str()
+
+
+def test_a_single_vector_export_reading_features_in_another_order_than_the_checkpoint_is_caught(
+        pytester: pytest.Pytester, zoo_dir: Path) -> None:
+    from tests import modelzoo
+
+    m, w = modelzoo.iris(), modelzoo.iris_weights()
+    base = zoo_dir / "single_vector"
+    # training fed x = [SepalLength, SepalWidth, PetalLength, PetalWidth]; the export reads the columns sorted by name
+    ckpt = m.export_checkpoint(base / "ckpt" / "model.ckpt", w, single_vector=True)
+    good = m.export_single_vector(base / "good" / "1", w).parent
+    swapped = m.export_single_vector(base / "sorted" / "1", w, feature_order=tuple(sorted(m.FEATURES))).parent
+    pytester.runpytest(*ARGS, f"--savedmodel=iris={good}", f"--savedmodel-checkpoint={ckpt}",
+                       "-k", "checkpoint").assert_outcomes(passed=2)
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={swapped}", f"--savedmodel-checkpoint={ckpt}",
+                                "-k", "checkpoint")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*savedmodel:iris:checkpoint::serving_default::parity[[]raw~checkpoint[]]*",
+                                 "*raw and checkpoint disagree*", "*output '*': * elements differ*",
+                                 "Failing test case: check(", "*features={'x': array([[[]*",
+                                 "Reproduce:", "*CheckpointRunner(*model.ckpt*"])
+    out = result.stdout.str()
+    shrunk = out[out.index("Failing test case"):out.index("Reproduce:")]
+    row = shrunk[shrunk.index("[[") + 2:shrunk.index("]]")]
+    assert all(float(v) in (0.0, 1.0) for v in row.split(",")), row  # shrunk to a few ones among zeros
+
+
+def test_freezing_on_the_fly_preserves_outputs_or_says_why_it_cannot(pytester: pytest.Pytester, testdata: Path,
+                                                                      iris_graphs: dict[str, Path]) -> None:
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={iris_graphs['raw']}", "--savedmodel-freeze",
+                                "-k", "freeze")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*iris:freeze*serving_default*parity[[]raw~freeze[]]*15*ok*"])
+    # a graph that increments a variable cannot be frozen: a clear error, not TF's traceback
+    result = pytester.runpytest(*ARGS, f"--savedmodel=counter={testdata / 'saved_model_counter'}",
+                                "--savedmodel-freeze", "-k", "freeze and incr_counter_by")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*[[]ModelLoadError[]] counter v123 signature 'incr_counter_by': the frozen graph "
+                                 "does not import: ValueError: Input 0 of node incr_counter_by_op/AssignAdd was "
+                                 "passed float from counter:0 incompatible with expected float_ref. A graph that "
+                                 "assigns to its variables cannot be frozen*"])
+    assert "Traceback" not in result.stdout.str()
