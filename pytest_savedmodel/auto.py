@@ -572,8 +572,10 @@ class AutoSuite:
         anchor = next(e for e in self.exports if e.role == "savedmodel" and e.model == owner)
         col = f"savedmodel:{owner}:{role}"
         path = arg.root / arg.path
-        yield PlannedCheck(col, ("load",), "load", lambda stats: self._graph_load(anchor, role, path),
-                           {"model": f"{owner}:{role}"})
+        fixture = self.settings.checkpoint_model if role == "checkpoint" else None
+        if fixture is None:
+            yield PlannedCheck(col, ("load",), "load", lambda stats: self._graph_load(anchor, role, path),
+                               {"model": f"{owner}:{role}"})
         try:
             spec = self.inspect(anchor)
         except SavedModelError:
@@ -582,8 +584,24 @@ class AutoSuite:
             if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
                 continue
             pair = f"raw~{role}"
+            info = {"model": f"{owner}:{role}", "signature": sig.key, "pair": pair}
+            if fixture is not None:  # a TF2 object checkpoint, restored into the user's model
+                yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity",
+                                   self._object_checkpoint_parity(anchor, sig, path, fixture), info, fixture=fixture)
+                continue
             yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity", self._graph_parity(anchor, sig, role, path),
-                               {"model": f"{owner}:{role}", "signature": sig.key, "pair": pair})
+                               info)
+
+    def _object_checkpoint_parity(self, anchor: Export, sig: SignatureSpec, path: Any,
+                                  fixture: str) -> Callable[..., None]:
+        def run(stats: C.Stats, model: Any) -> None:
+            from pytest_savedmodel.runners.graph import ObjectCheckpointRunner
+
+            restored = ObjectCheckpointRunner(path, model, sig, fixture=fixture)
+            self._parity(lambda: self.runner(anchor, sig, "raw"), lambda: restored, anchor, sig,
+                         digest=f"{anchor.collector}::{sig.key}::object-checkpoint")(stats)
+
+        return run
 
     def graph_runner(self, anchor: Export, sig: SignatureSpec, role: str, path: Any) -> Runner:
         key = (f"savedmodel:{anchor.model}:{role}", sig.key, role)

@@ -58,6 +58,9 @@ OPTIONS = [
     Option("--savedmodel-checkpoint", "a TF1 Saver checkpoint PREFIX (PREFIX.meta + .index + .data-*) of model NAME "
            "(default: the first --savedmodel), compared with its raw signatures. Repeatable.",
            metavar="[NAME=]PREFIX", multiple=True),
+    Option("--savedmodel-checkpoint-model", "for TF2 object checkpoints: the name of a fixture that returns the "
+           "model to restore into (restored as tf.train.Checkpoint(model=...), called on the feature dict).",
+           metavar="FIXTURE"),
     Option("--savedmodel-frozen", "a frozen GraphDef .pb/.pbtxt of model NAME (default: the first --savedmodel), "
            "compared with its raw signatures. Repeatable.", metavar="[NAME=]FILE", multiple=True),
     Option("--savedmodel-freeze", "also freeze each --savedmodel on the fly (variables to constants, as before a "
@@ -198,6 +201,7 @@ class Settings:
     schema: Path | None = None
     reference: str | None = None
     freeze: bool = False
+    checkpoint_model: str | None = None
     counterexamples: Path | None = None
     latency_requests: int = 50
     max_p99_ms: float | None = None
@@ -275,6 +279,7 @@ class Settings:
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             reference=_identifier("--savedmodel-reference", values["savedmodel_reference"]),
             freeze=bool(values["savedmodel_freeze"]),
+            checkpoint_model=_identifier("--savedmodel-checkpoint-model", values["savedmodel_checkpoint_model"]),
             counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]
                              if values["savedmodel_counterexamples"] else None),
             latency_requests=values["savedmodel_latency_requests"],

@@ -179,3 +179,36 @@ def slow_identity(base: Path, *, steps: int, version: int = 1) -> Path:
         return {"x": x}, {"y": y}
 
     return build(base, g, version=version)
+
+
+def affine_module() -> Any:
+    """A fresh TF2 ``tf.Module``: y = sum(x * w) + b over x [batch, 3], with zero-initialised variables."""
+    tf = _tf()
+
+    class Affine(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable(tf.zeros([3], tf.float32), name="w")
+            self.b = tf.Variable(0.0, name="b")
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            return {"y": tf.reduce_sum(x * self.w, axis=1) + self.b}
+
+        def __call__(self, features: dict[str, Any]) -> dict[str, Any]:
+            return self.serve(features["x"])  # type: ignore[no-any-return]
+
+    return Affine()
+
+
+def tf2_object_checkpoints(base: Path) -> dict[str, Path]:
+    """A TF2 SavedModel of :func:`affine_module` with trained weights, its object checkpoint, and an older one."""
+    tf = _tf()
+    m = affine_module()
+    m.w.assign([0.5, -1.0, 2.0])
+    m.b.assign(0.25)
+    older = tf.train.Checkpoint(model=m).save(str(base / "old" / "ckpt"))
+    m.w.assign([0.5, -1.0, 2.5])
+    current = tf.train.Checkpoint(model=m).save(str(base / "current" / "ckpt"))
+    tf.saved_model.save(m, str(base / "savedmodel" / "1"), signatures={"serving_default": m.serve})
+    return {"savedmodel": base / "savedmodel", "checkpoint": Path(current), "older": Path(older)}

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
-from pytest_savedmodel.errors import ModelLoadError, ModelNotFound, RunnerError
+from pytest_savedmodel.errors import ModelLoadError, ModelNotFound, RunnerError, UsageError
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.runners.raw import as_input_array, describe_features
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec
 
-__all__ = ["CheckpointRunner", "FreezeRunner", "FrozenRunner"]
+__all__ = ["CheckpointRunner", "FreezeRunner", "FrozenRunner", "ObjectCheckpointRunner"]
 
 
 class _GraphRunner(Runner):
@@ -121,7 +121,9 @@ class CheckpointRunner(_GraphRunner):
                 self.prefix.parent.is_dir() else []
             raise ModelNotFound(
                 f"checkpoint {self.prefix}: no {meta.name}, and the meta graph is needed to rebuild the graph (saved "
-                f"with save_meta_graph=False?). Files with that prefix: {near or '(none)'}", path=meta)
+                f"with save_meta_graph=False?). Files with that prefix: {near or '(none)'}. A TF2 object checkpoint "
+                f"(tf.train.Checkpoint) has no meta graph: name a fixture that returns the model to restore into "
+                f"with --savedmodel-checkpoint-model=FIXTURE", path=meta)
         if not Path(str(self.prefix) + ".index").is_file():
             raise ModelNotFound(f"checkpoint {self.prefix}: {self.prefix.name}.index is missing (variables cannot be "
                                 f"restored without it)", path=self.prefix)
@@ -256,3 +258,75 @@ class FreezeRunner(_GraphRunner):
                 raise ModelLoadError(f"{self.ref.label()} signature {self.signature.key!r}: the frozen graph does not "
                                      f"import: {type(exc).__name__}: {first}.{stateful}", path=self.ref.path) from None
         return frozen, tf.compat.v1.Session(graph=frozen)
+
+
+class ObjectCheckpointRunner(Runner):
+    """A TF2 object checkpoint (``tf.train.Checkpoint(model=...).save``) restored into the user's model.
+
+    ``model`` comes from the fixture named by ``--savedmodel-checkpoint-model``: a fresh instance of the
+    model class (a ``tf.Module`` or Keras model). It is restored as ``tf.train.Checkpoint(model=model)``
+    and called with the feature dict as tensors; it returns ``{output: tensor}`` (or one tensor for a
+    one-output signature).
+    """
+
+    name = "checkpoint"
+
+    def __init__(self, prefix: str | Path, model: Any, signature: SignatureSpec, *, fixture: str = "") -> None:
+        self.prefix, self.model, self.signature, self.fixture = Path(prefix), model, signature, fixture
+        self._restored = False
+
+    @property
+    def source(self) -> str:
+        return f"object checkpoint {self.prefix}"
+
+    def _resolve(self) -> str:
+        tf = import_tf()
+        if self.prefix.is_dir():
+            latest = tf.train.latest_checkpoint(str(self.prefix))
+            if latest is None:
+                raise ModelNotFound(f"{self.prefix} holds no TF2 checkpoint (no 'checkpoint' state file naming one); "
+                                    f"files: {sorted(p.name for p in self.prefix.iterdir())[:10]}", path=self.prefix)
+            return str(latest)
+        if not Path(str(self.prefix) + ".index").is_file():
+            near = sorted(p.name for p in self.prefix.parent.glob(self.prefix.name + "*")) if \
+                self.prefix.parent.is_dir() else []
+            raise ModelNotFound(f"object checkpoint {self.prefix}: no {self.prefix.name}.index. Files with that "
+                                f"prefix: {near or '(none)'}", path=self.prefix)
+        return str(self.prefix)
+
+    def _restore(self) -> None:
+        if self._restored:
+            return
+        tf = import_tf()
+        if not isinstance(self.model, tf.Module) and not callable(self.model):
+            raise UsageError(f"the fixture {self.fixture!r} returned {type(self.model).__name__}; return the model to "
+                             f"restore into (a tf.Module or Keras model, callable on the feature dict)")
+        prefix = self._resolve()
+        try:
+            tf.train.Checkpoint(model=self.model).restore(prefix).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+            raise ModelLoadError(f"could not restore {prefix} into the model from fixture {self.fixture!r} as "
+                                 f"tf.train.Checkpoint(model=...): {type(exc).__name__}: {first}",
+                                 path=self.prefix) from None
+        self._restored = True
+
+    def predict(self, features: Features) -> Outputs:
+        self._restore()
+        tf = import_tf()
+        tensors = {a: tf.constant(as_input_array(v, self.signature.inputs[a])) if a in self.signature.inputs
+                   else tf.constant(v) for a, v in features.items()}
+        try:
+            out = self.model(tensors)
+        except Exception as exc:
+            raise RunnerError(f"{self.name} runner: the model from fixture {self.fixture!r} raised "
+                              f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                              runner=self.name, signature=self.signature.key) from exc
+        if not isinstance(out, Mapping):
+            if len(self.signature.outputs) != 1:
+                raise RunnerError(f"{self.name} runner: the model from fixture {self.fixture!r} returned "
+                                  f"{type(out).__name__}; return {{output alias: tensor}} for signature "
+                                  f"{self.signature.key!r} (outputs {sorted(self.signature.outputs)})",
+                                  runner=self.name, signature=self.signature.key)
+            out = {next(iter(self.signature.outputs)): out}
+        return {str(k): np.asarray(v) for k, v in out.items()}

@@ -213,3 +213,31 @@ def test_freezing_on_the_fly_preserves_outputs_or_says_why_it_cannot(pytester: p
                                  "passed float from counter:0 incompatible with expected float_ref. A graph that "
                                  "assigns to its variables cannot be frozen*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_tf2_object_checkpoint_restored_into_the_users_model(pytester: pytest.Pytester, zoo_dir: Path) -> None:
+    from tests import modelzoo
+
+    paths = modelzoo.tf2_object_checkpoints(zoo_dir / "tf2_ckpt")
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def fresh_model():
+            from tests.modelzoo import affine_module
+            return affine_module()
+    """)
+    args = [*ARGS, f"--savedmodel=affine={paths['savedmodel']}", "--savedmodel-checkpoint-model=fresh_model",
+            "-k", "checkpoint"]
+    result = pytester.runpytest(*args, f"--savedmodel-checkpoint={paths['checkpoint']}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*affine:checkpoint*serving_default*parity[[]raw~checkpoint[]]*15*ok*"])
+    # the checkpoint of an earlier training state: the output differs
+    result = pytester.runpytest(*args, f"--savedmodel-checkpoint={paths['older']}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*raw and checkpoint disagree*", "*output 'y': * elements differ*"])
+    # without the fixture option a TF2 checkpoint is read as TF1 and the error says what to do
+    result = pytester.runpytest(*ARGS, f"--savedmodel=affine={paths['savedmodel']}",
+                                f"--savedmodel-checkpoint={paths['checkpoint']}", "-k", "checkpoint")
+    assert "A TF2 object checkpoint (tf.train.Checkpoint) has no meta graph: name a fixture that returns the model " \
+           "to restore into with --savedmodel-checkpoint-model=FIXTURE" in result.stdout.str()
