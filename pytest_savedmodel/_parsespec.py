@@ -111,11 +111,69 @@ def _parse_node(scope: _Scope, node: Any, input_alias: str) -> ParseSpec:
         shape = shapes[i] if i < len(shapes) else ()
         default = _default(scope.const(default_refs[i]), dtype) if i < len(default_refs) else None
         features.append(FeatureSpec(key, "fixed", dtype, shape, default))
+    pairs = _sparse_feature_pairs(scope, node, len(sparse_keys))
     for i, key in enumerate(sparse_keys):
-        features.append(FeatureSpec(key, "varlen", sparse_types[i] if i < len(sparse_types) else dtype_by_enum(1)))
+        pair = pairs.get(i)
+        features.append(FeatureSpec(key, "varlen", sparse_types[i] if i < len(sparse_types) else dtype_by_enum(1),
+                                    sparse_pair=sparse_keys[pair[0]] if pair else None,
+                                    index_bound=pair[1] if pair else None))
     for i, key in enumerate(ragged_keys):
         features.append(FeatureSpec(key, "ragged", ragged_types[i] if i < len(ragged_types) else dtype_by_enum(1)))
     return ParseSpec(input_alias=input_alias, features=tuple(sorted(features, key=lambda f: f.key)), op=node.op)
+
+
+def _scalar_const(scope: _Scope, ref: str, depth: int = 4) -> int | None:
+    """An int scalar ``Const`` behind ``ref`` through Pack/Cast/pass-through ops (the size of a SparseFeature)."""
+    node = scope.follow(ref)
+    while node is not None and node.op in ("Pack", "Cast") and node.input and depth > 0:
+        node = scope.follow(node.input[0])
+        depth -= 1
+    if node is None or node.op != "Const":
+        return None
+    value = scope.const(node.name)
+    return int(value.reshape(-1)[0]) if value is not None and value.size == 1 and value.dtype.kind in "iu" else None
+
+
+def _sparse_feature_pairs(scope: _Scope, parse: Any, ns: int) -> dict[int, tuple[int, int | None]]:
+    """The ``tf.io.SparseFeature``s among the sparse keys: {key index: (other key index, size or None)}.
+
+    A SparseFeature is parsed as two VarLen keys and joined by ``SparseReorder(indices=concat(..., ExpandDims(
+    index values)), values=value values, shape=concat(..., size))``; the index key gets the size, the value key None.
+    """
+    if ns == 0:
+        return {}
+    values_out = {f"{parse.name}:{ns + i}": i for i in range(ns)}
+
+    def key_of(ref: str, hops: int = 3) -> int | None:
+        node_ref = ref
+        for _ in range(hops):
+            if node_ref.split("^")[-1] in values_out:
+                return values_out[node_ref]
+            node = scope.node_of(node_ref)
+            if node is None or node.op not in (*_PASS_THROUGH, "Cast", "ExpandDims") or not node.input:
+                return None
+            node_ref = node.input[0]
+        return values_out.get(node_ref)
+
+    pairs: dict[int, tuple[int, int | None]] = {}
+    for node in scope.nodes.values():
+        if node.op != "SparseReorder" or len(node.input) < 3:
+            continue
+        value_key = key_of(node.input[1])
+        indices = scope.follow(node.input[0])
+        if value_key is None or indices is None or not indices.op.startswith("Concat"):
+            continue
+        index_keys = [k for k in (key_of(r) for r in indices.input) if k is not None]
+        if len(index_keys) != 1:
+            continue
+        shape = scope.follow(node.input[2])
+        size = None
+        if shape is not None and shape.op.startswith("Concat"):
+            sizes = [v for v in (_scalar_const(scope, r) for r in shape.input[1:-1]) if v is not None and v > 0]
+            size = sizes[-1] if sizes else None
+        pairs[index_keys[0]] = (value_key, size)
+        pairs[value_key] = (index_keys[0], None)
+    return pairs
 
 
 def _called_functions(node: Any) -> list[str]:

@@ -55,6 +55,15 @@ def _default(values: tuple[Any, ...] | None) -> Any:
     return [{"b64": base64.b64encode(v).decode()} if isinstance(v, bytes) else v for v in values]
 
 
+def _feature(f: Any) -> dict[str, Any]:
+    out = {"kind": f.kind, "dtype": f.dtype.name, "shape": list(f.shape), "default": _default(f.default)}
+    if f.sparse_pair is not None:  # only for SparseFeature keys, so other locks keep their bytes
+        out["sparse_pair"] = f.sparse_pair
+        if f.index_bound is not None:
+            out["size"] = f.index_bound
+    return out
+
+
 def signature_entry(sig: SignatureSpec) -> dict[str, Any]:
     ps = sig.parse_spec
     return {
@@ -64,8 +73,7 @@ def signature_entry(sig: SignatureSpec) -> dict[str, Any]:
         "defaults": sorted(sig.defaults),
         "parse_spec": None if ps is None else {
             "input": ps.input_alias,
-            "features": {f.key: {"kind": f.kind, "dtype": f.dtype.name, "shape": list(f.shape),
-                                 "default": _default(f.default)} for f in ps.features},
+            "features": {f.key: _feature(f) for f in ps.features},
         },
     }
 

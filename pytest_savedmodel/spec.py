@@ -200,7 +200,10 @@ class FeatureSpec:
 
     ``kind`` is ``fixed`` (FixedLenFeature), ``varlen`` (VarLenFeature /
     sparse keys), or ``ragged``. ``default`` is ``None`` for a required fixed
-    feature, else the flattened default values.
+    feature, else the flattened default values. The two varlen keys of a
+    ``tf.io.SparseFeature`` name each other in ``sparse_pair`` (their lists must
+    have equal lengths per example); its index key has ``index_bound`` (the
+    feature's size: indices lie in ``[0, index_bound)``).
     """
 
     key: str
@@ -208,6 +211,8 @@ class FeatureSpec:
     dtype: DType  # float32, int64 or string
     shape: tuple[int, ...] = ()
     default: tuple[float | int | bytes, ...] | None = None
+    sparse_pair: str | None = None
+    index_bound: int | None = None
 
     @property
     def required(self) -> bool:
@@ -215,7 +220,12 @@ class FeatureSpec:
 
     def describe(self) -> str:
         if self.kind != "fixed":
-            return f"{self.kind} {self.dtype.name}"
+            pair = ""
+            if self.sparse_pair is not None:
+                pair = (f" (SparseFeature index, size {self.index_bound}, values in {self.sparse_pair!r})"
+                        if self.index_bound is not None
+                        else f" (SparseFeature values, indices in {self.sparse_pair!r})")
+            return f"{self.kind} {self.dtype.name}{pair}"
         d = "required" if self.default is None else f"default={list(self.default)!r}"
         return f"fixed {self.dtype.name} {format_shape(self.shape)} {d}"
 

@@ -297,13 +297,36 @@ def example_features(
 
     cache: dict[tuple[str, int], st.SearchStrategy[Any]] = {}
 
+    by_key = {f.key: f for f in parse_spec.features}
+
+    def draw_sparse_feature(draw: st.DrawFn, index: FeatureSpec, values: FeatureSpec, n: int) -> tuple[Any, Any]:
+        """A tf.io.SparseFeature: per example, as many indices (in [0, size)) as values."""
+        r, vocab, counts, _ = plan[values.key]
+        lengths = draw(st.lists(st.integers(*counts), min_size=n, max_size=n))
+        hi = (index.index_bound or 1) - 1
+        idx = np.empty(n, dtype=object)
+        val = np.empty(n, dtype=object)
+        elems = elements(values.dtype, min_value=r[0], max_value=r[1], allow_nan=allow_nan, values=vocab)
+        np_dtype: Any = object if values.dtype.is_string else values.dtype.numpy
+        for i, k in enumerate(lengths):
+            idx[i] = np.asarray(draw(st.lists(st.integers(0, hi), min_size=k, max_size=k)), index.dtype.numpy)
+            val[i] = draw(hnp.arrays(np_dtype, (k,), elements=elems))
+        return idx, val
+
     @st.composite
     def draw_features(draw: st.DrawFn) -> Features:
         n = draw(sizes)
         out: Features = {}
         for f in parse_spec.features:
+            if f.key in out:
+                continue  # drawn with its SparseFeature pair
             r, vocab, counts, present = plan[f.key]
             if omit_optional and not f.required and not present and draw(st.booleans()):
+                continue
+            other = by_key.get(f.sparse_pair) if f.sparse_pair else None
+            if other is not None:
+                index, values = (f, other) if f.index_bound is not None else (other, f)
+                out[index.key], out[values.key] = draw_sparse_feature(draw, index, values, n)
                 continue
             if (f.key, n) not in cache:
                 cache[f.key, n] = _feature_values(f, n, r, allow_nan, vocab, counts)

@@ -57,7 +57,7 @@ def zoo(zoo_dir: Path) -> dict[str, Path]:
     from tests import modelzoo
 
     return {name: getattr(modelzoo, name)(zoo_dir / name)
-            for name in ("half_plus_two", "nan_region", "batch_dependent", "nondeterministic")}
+            for name in ("half_plus_two", "nan_region", "batch_dependent", "nondeterministic", "example_kinds")}
 
 
 @pytest.fixture(scope="session")

@@ -212,3 +212,29 @@ def tf2_object_checkpoints(base: Path) -> dict[str, Path]:
     current = tf.train.Checkpoint(model=m).save(str(base / "current" / "ckpt"))
     tf.saved_model.save(m, str(base / "savedmodel" / "1"), signatures={"serving_default": m.serve})
     return {"savedmodel": base / "savedmodel", "checkpoint": Path(current), "older": Path(older)}
+
+
+def example_kinds(base: Path) -> Path:
+    """A parsing SavedModel whose parse spec has every feature kind: FixedLen with a default, required FixedLen,
+    VarLen (string, int64), a SparseFeature and a RaggedFeature. y sums them per example."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        serialized = tf.compat.v1.placeholder(tf.string, [None], name="examples")
+        spec = {
+            "age": tf.io.FixedLenFeature([1], tf.float32, default_value=[30.0]),
+            "height": tf.io.FixedLenFeature([1], tf.float32),
+            "tags": tf.io.VarLenFeature(tf.string),
+            "clicks": tf.io.VarLenFeature(tf.int64),
+            "sp": tf.io.SparseFeature(index_key="sp_idx", value_key="sp_val", dtype=tf.float32, size=8),
+            "history": tf.io.RaggedFeature(tf.float32),
+        }
+        f = tf.io.parse_example(serialized, spec)
+        n = tf.shape(serialized)[0]
+        per_row = lambda st: tf.math.unsorted_segment_sum(  # noqa: E731
+            tf.cast(st.values, tf.float32), st.indices[:, 0], n)
+        y = (f["age"][:, 0] + f["height"][:, 0] + per_row(f["clicks"])
+             + tf.math.unsorted_segment_sum(tf.ones_like(f["tags"].indices[:, 0], tf.float32), f["tags"].indices[:, 0],
+                                            n)
+             + tf.sparse.reduce_sum(f["sp"], axis=1) + tf.reduce_sum(f["history"], axis=1))
+        return {"examples": serialized}, {"y": tf.identity(y, name="y")}
+
+    return build(base, g)

@@ -178,3 +178,11 @@ def test_a_parity_failure_saves_its_shrunk_inputs_and_says_how_to_reproduce(
     assert sorted(p.name for p in pytester.path.iterdir()) == before
     result = pytester.runpytest("-p", "no:cacheprovider", *args, f"--savedmodel-counterexamples={tmp_path / 'cx'}")
     assert (tmp_path / "cx" / saved.name).is_file()
+
+
+def test_a_model_parsing_every_feature_kind_passes_with_generated_examples(pytester: pytest.Pytester,
+                                                                         zoo: dict[str, Path]) -> None:
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-examples=20",
+                                f"--savedmodel=kinds={zoo['example_kinds']}",
+                                "--savedmodel-checks=load,signature,outputs,finite,determinism,batch,parity")
+    result.assert_outcomes(passed=8)  # load, signature, outputs, finite, determinism, batch, raw~grpc, raw~rest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,3 +124,41 @@ def test_importing_strategies_does_not_import_tensorflow() -> None:
     code = "import sys, pytest_savedmodel.strategies; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_every_feature_kind_is_recovered_and_drawn_so_tensorflow_parses_it(zoo: dict[str, Path]) -> None:
+    """FixedLen with a default (sometimes omitted), required FixedLen (never omitted), VarLen of two dtypes,
+    a SparseFeature (index and value lists of equal length, indices below its size) and a RaggedFeature."""
+    import tensorflow as tf
+
+    from pytest_savedmodel.locate import find_model
+    from pytest_savedmodel.signatures import inspect_model
+    from pytest_savedmodel.tfexample import encode_examples
+
+    ps = inspect_model(find_model(zoo["example_kinds"])).signature("serving_default").parse_spec
+    assert ps is not None
+    kinds = {f.key: f.describe() for f in ps.features}
+    assert kinds == {"age": "fixed float32 [1] default=[30.0]", "height": "fixed float32 [1] required",
+                     "tags": "varlen string", "clicks": "varlen int64", "history": "ragged float32",
+                     "sp_idx": "varlen int64 (SparseFeature index, size 8, values in 'sp_val')",
+                     "sp_val": "varlen float32 (SparseFeature values, indices in 'sp_idx')"}
+    spec = {"age": tf.io.FixedLenFeature([1], tf.float32, default_value=[30.0]),
+            "height": tf.io.FixedLenFeature([1], tf.float32), "tags": tf.io.VarLenFeature(tf.string),
+            "clicks": tf.io.VarLenFeature(tf.int64), "history": tf.io.RaggedFeature(tf.float32),
+            "sp": tf.io.SparseFeature(index_key="sp_idx", value_key="sp_val", dtype=tf.float32, size=8)}
+    seen: dict[str, set[object]] = {"omitted": set(), "lengths": set()}
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(features=example_features(ps))
+    def check(features: dict[str, Any]) -> None:
+        assert "height" in features
+        seen["omitted"] |= {k for k in ("age", "tags", "history", "sp_idx") if k not in features}
+        if "sp_idx" in features:
+            for idx, val in zip(features["sp_idx"], features["sp_val"], strict=True):
+                assert len(idx) == len(val) and all(0 <= i < 8 for i in idx.tolist())
+        seen["lengths"] |= {len(r) for r in features.get("clicks", [])}
+        serialized = encode_examples(features, ps)
+        tf.io.parse_example(serialized, spec)  # raises if any Example is invalid for the real spec
+
+    check()
+    assert seen["omitted"] == {"age", "tags", "history", "sp_idx"} and seen["lengths"] >= {0, 1, 2, 3}
