@@ -279,7 +279,8 @@ class AutoSuite:
 
             self.hypothesis_home = self._own_home = tempfile.mkdtemp(prefix="savedmodel-hypothesis-")
         try:
-            C.run_property(body, strategy, database=self.database, home=self.hypothesis_home, **kwargs)
+            C.run_property(body, strategy, database=self.database, home=self.hypothesis_home, seed=self.settings.seed,
+                           **kwargs)
         except ParityMismatch as exc:
             self._save_counterexample(exc, kwargs.get("stats"), kwargs.get("digest", "parity"))
             raise

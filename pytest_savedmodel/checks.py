@@ -161,6 +161,7 @@ def run_property(
     stats: Stats | None = None,
     database: Any = None,
     home: Any = None,
+    seed: int | None = None,
 ) -> None:
     """Run ``body`` on feature dicts drawn from ``strategy`` under the active Hypothesis profile.
 
@@ -188,6 +189,10 @@ def run_property(
     if max_examples is not None:
         overrides["max_examples"] = max_examples
     test = settings(parent=settings.default, **overrides)(check)
+    if seed is not None:
+        from hypothesis import seed as with_seed
+
+        test = with_seed(seed)(test)
     if home is None:
         test()
         return

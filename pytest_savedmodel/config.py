@@ -96,6 +96,8 @@ OPTIONS = [
            "with the raw and parsing exports.", metavar="FIXTURE"),
     Option("--savedmodel-counterexamples", "directory for the .npz files of shrunk inputs that failed a parity "
            "check (default: inside pytest's cache, .pytest_cache/d/savedmodel-counterexamples).", metavar="DIR"),
+    Option("--savedmodel-seed", "seed of the generated checks (default: --hypothesis-seed, else a random one, "
+           "printed in the header so a run can be replayed).", metavar="N", kind="int"),
     Option("--savedmodel-schema", "a TensorFlow Metadata schema (schema.pbtxt as TFDV writes it): generated values "
            "stay in its int/float/string domains, presence and value counts.", metavar="FILE"),
     Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
@@ -201,6 +203,7 @@ class Settings:
     schema: Path | None = None
     reference: str | None = None
     freeze: bool = False
+    seed: int | None = None
     checkpoint_model: str | None = None
     counterexamples: Path | None = None
     latency_requests: int = 50
@@ -279,6 +282,7 @@ class Settings:
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             reference=_identifier("--savedmodel-reference", values["savedmodel_reference"]),
             freeze=bool(values["savedmodel_freeze"]),
+            seed=values["savedmodel_seed"],
             checkpoint_model=_identifier("--savedmodel-checkpoint-model", values["savedmodel_checkpoint_model"]),
             counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]
                              if values["savedmodel_counterexamples"] else None),

@@ -82,7 +82,7 @@ def _repr_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
         notes = [n for n in getattr(exc, "__notes__", []) if n.strip()]
         text = f"[{kind}] {exc}"
         if notes:
-            text += "\n\n" + "\n".join(notes)
+            text += "\n\n" + "\n\n".join(n.strip("\n") for n in notes)
         return text
     return None
 

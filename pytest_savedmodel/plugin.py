@@ -6,6 +6,8 @@ a user's environment, and TF is imported only when a model is inspected or run.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from typing import Any
 
 import pytest
@@ -64,6 +66,14 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.from_config(config)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if settings.active and settings.seed is None:
+        # one seed per run, shown in the header; set on the options so pytest-xdist workers get the same one
+        import random
+
+        given = config.getoption("hypothesis_seed", default=None)
+        seed = int(given) if given is not None and str(given).isdigit() else random.getrandbits(32)
+        config.option.savedmodel_seed = seed
+        settings = dataclasses.replace(settings, seed=seed)
     config.stash[SETTINGS_KEY] = settings
     if settings.active:
         from pytest_savedmodel.auto import AutoSuite
@@ -195,7 +205,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     suite = config.stash.get(SUITE_KEY, None)
     if suite is not None:
         suite.close()
-    if "pytest_savedmodel.serving.launcher" in __import__("sys").modules:
+    if "pytest_savedmodel.serving.launcher" in sys.modules:
         from pytest_savedmodel.serving.launcher import stop_all
 
         stop_all()  # safety net: no server outlives the session

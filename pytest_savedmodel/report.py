@@ -17,6 +17,9 @@ def header_lines(suite: AutoSuite) -> list[str]:
     from pytest_savedmodel import __version__
 
     lines = [f"savedmodel: pytest-savedmodel {__version__}, TensorFlow {tf_version()}"]
+    if suite.settings.seed is not None:
+        lines.append(f"  generated checks: Hypothesis seed {suite.settings.seed} (replay with "
+                     f"--savedmodel-seed={suite.settings.seed})")
     mode = suite.settings.server
     if suite.serves:
         import shutil

@@ -58,13 +58,16 @@ def test_no_report_is_written_unless_asked(pytester: pytest.Pytester, iris_pair:
     assert {p.name for p in pytester.path.iterdir()} == before
 
 
-def test_junit_properties_on_generated_items(pytester: pytest.Pytester, iris_pair: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_junit_properties_on_generated_items(pytester: pytest.Pytester, iris_pair: tuple[Path, Path],
+                                             xdist: list[str]) -> None:
     import xml.etree.ElementTree as ET
 
     raw, parsing = iris_pair
     result = pytester.runpytest(*ARGS, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
-                                "--junitxml=out.xml", "-W", "error::pytest.PytestWarning")
+                                "--junitxml=out.xml", "-W", "error::pytest.PytestWarning", *xdist)
     result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*iris*serving_default*parity[[]raw~parsing[]]*15*ok*"])  # summary from reports
     cases = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
     parity = props["parity[raw~parsing]"]
@@ -96,3 +99,31 @@ def test_html_report_of_a_planted_skew_shows_its_plot_in_headless_chromium(
     blue = (abs(pixels - [0x1F / 255, 0x77 / 255, 0xB4 / 255]).max(axis=2) < 0.08).sum()
     red = ((pixels[:, :, 0] > 0.9) & (pixels[:, :, 1] < 0.15) & (pixels[:, :, 2] < 0.15)).sum()
     assert blue > 200 and red > 100, (blue, red)
+
+
+def test_the_header_names_the_seed_and_a_seed_replays_the_run(pytester: pytest.Pytester, zoo_dir: Path) -> None:
+    import numpy as np
+
+    from tests import modelzoo
+
+    m, w = modelzoo.iris(), modelzoo.iris_weights()
+    nudged = {k: (v * np.float32(1.001)).astype(np.float32) for k, v in w.items()}
+    prod = m.export_raw(zoo_dir / "seed" / "prod" / "1", w).parent
+    cand = m.export_raw(zoo_dir / "seed" / "cand" / "1", nudged).parent
+    args = ["-p", "no:cacheprovider", "--savedmodel-server=none", "--savedmodel-examples=20",
+            f"--savedmodel=iris={cand}", f"--savedmodel-baseline={prod}", "--savedmodel-rtol=1", "-k", "parity",
+            "--savedmodel-report=r.json"]
+
+    def deviations(*extra: str) -> list[object]:
+        result = pytester.runpytest(*args, *extra)
+        result.assert_outcomes(passed=1)
+        doc = json.loads((pytester.path / "r.json").read_text())
+        return [doc["header"], list(doc["deviations"].values())]
+
+    header, _ = deviations()
+    line = next(h for h in header if "generated checks: Hypothesis seed" in h)
+    assert line.endswith(")") and "(replay with --savedmodel-seed=" in line
+    header, first = deviations("--hypothesis-seed=4242")  # Hypothesis's own option is honoured
+    assert "  generated checks: Hypothesis seed 4242 (replay with --savedmodel-seed=4242)" in header
+    assert deviations("--savedmodel-seed=4242")[1] == first  # the same seed draws the same inputs
+    assert deviations("--savedmodel-seed=7")[1] != first

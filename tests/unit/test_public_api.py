@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +36,31 @@ def test_importing_the_package_is_light() -> None:
             "print(sorted(m for m in ('tensorflow', 'numpy', 'grpc', 'hypothesis', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_package_never_evaluates_or_unpickles() -> None:
+    """No eval/exec/compile of text, no pickle/marshal/shelve, and every np.load says allow_pickle=False."""
+    import ast
+
+    pkg = Path(__file__).parents[2] / "pytest_savedmodel"
+    problems = []
+    for path in sorted(pkg.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(pkg.parent)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
+                if name in ("eval", "exec", "compile", "__import__") and isinstance(fn, ast.Name):
+                    problems.append(f"{where}: {name}()")
+                if name == "load" and isinstance(fn, ast.Attribute) and getattr(fn.value, "id", "") == "np":
+                    kw = {k.arg: k.value for k in node.keywords}
+                    if not (isinstance(kw.get("allow_pickle"), ast.Constant) and kw["allow_pickle"].value is False):
+                        problems.append(f"{where}: np.load without allow_pickle=False")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and
+                                                        node.module else [])
+                bad = [n for n in names if n.split(".")[0] in ("pickle", "cPickle", "marshal", "shelve", "dill")]
+                if bad:
+                    problems.append(f"{where}: import {bad}")
+    assert problems == []

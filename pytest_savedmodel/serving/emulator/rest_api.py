@@ -15,6 +15,7 @@ with the HTTP status TF Serving maps the error code to. Bodies larger than
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import socket
 import threading
@@ -190,7 +191,7 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int) -> type[BaseHT
             data = self.rfile.read(length) if length else b""
             if self.headers.get("Content-Encoding", "").lower() == "gzip":
                 try:
-                    with gzip.GzipFile(fileobj=__import__("io").BytesIO(data)) as f:
+                    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
                         data = f.read(max_body + 1)
                 except (OSError, EOFError):
                     data = b""
