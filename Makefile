@@ -18,7 +18,8 @@ iris: $(STAMP)
 	$(VENV)/bin/python examples/iris/iris_model.py --out $(EXPORT)
 	$(VENV)/bin/python -m pytest examples/iris -p no:cacheprovider \
 		--savedmodel=iris=$(EXPORT)/raw --savedmodel-parsing=iris=$(EXPORT)/parsing \
-		--savedmodel-checkpoint=iris=$(EXPORT)/checkpoint/model.ckpt --savedmodel-frozen=iris=$(EXPORT)/frozen/frozen.pb
+		--savedmodel-checkpoint=iris=$(EXPORT)/checkpoint/model.ckpt --savedmodel-frozen=iris=$(EXPORT)/frozen/frozen.pb \
+		--savedmodel-freeze --savedmodel-reference=iris_training_model
 
 ## Run the test suite (what CI runs).
 test: $(STAMP)

@@ -100,6 +100,7 @@ class AutoSuite:
         self._own_home: str | None = None
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
         self.exports = self._locate()
+        self._planned: list[PlannedCheck] | None = None
         self.baselines: dict[str, Export] = {}  # model name -> the production model it is compared with
         for arg in settings.baselines:
             self._baseline_export(arg)
@@ -311,7 +312,12 @@ class AutoSuite:
 
     # ------------------------------------------------------------------ planning
     def plan(self) -> list[PlannedCheck]:
-        """Every check for every export, in a stable order."""
+        """Every check for every export, in a stable order (computed once)."""
+        if self._planned is None:
+            self._planned = self._plan()
+        return list(self._planned)
+
+    def _plan(self) -> list[PlannedCheck]:
         planned: list[PlannedCheck] = []
         for export in self.exports:
             planned.extend(self._plan_export(export))

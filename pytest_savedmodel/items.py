@@ -123,20 +123,37 @@ class SavedModelFixtureItem(pytest.Function):
         return self.path, None, self.nodeid
 
 
-def build_items(session: pytest.Session, suite: AutoSuite) -> list[pytest.Item]:
+def _test_directory(session: pytest.Session, user_items: list[pytest.Item]) -> pytest.Collector:
+    """The deepest directory node holding every collected test: its conftest fixtures are the user's fixtures.
+
+    Checks that need a user fixture (``--savedmodel-reference``, ``--savedmodel-checkpoint-model``) hang below it,
+    so a fixture in ``examples/iris/conftest.py`` is found when pytest runs ``examples/iris``.
+    """
+    common: list[pytest.Collector] | None = None
+    for item in user_items:
+        dirs: list[pytest.Collector] = [n for n in item.listchain() if isinstance(n, (pytest.Dir, pytest.Package))]
+        common = dirs if common is None else [a for a, b in zip(common, dirs, strict=False) if a is b]
+    return common[-1] if common else session
+
+
+def build_items(session: pytest.Session, suite: AutoSuite,
+                user_items: list[pytest.Item] | None = None) -> list[pytest.Item]:
     """Create collectors and items for every planned check."""
     collectors: dict[tuple[str, ...], pytest.Collector] = {}
+    needs_fixture = {p.collector for p in suite.plan() if p.fixture}
+    home = _test_directory(session, list(user_items or [])) if needs_fixture else session
 
     def collector(parts: tuple[str, ...]) -> pytest.Collector:
         if parts not in collectors:
-            if len(parts) == 1:  # a child of the session: its id is its name, without a leading "::"
-                collectors[parts] = SavedModelCollector.from_parent(session, name=parts[0], nodeid=parts[0])
+            if len(parts) == 1:  # a top node: its id is its name (no path prefix, no leading "::")
+                parent = home if parts[0] in needs_fixture else session
+                collectors[parts] = SavedModelCollector.from_parent(parent, name=parts[0], nodeid=parts[0])
             else:
                 collectors[parts] = SavedModelCollector.from_parent(collector(parts[:-1]), name=parts[-1])
         return collectors[parts]
 
     items: list[pytest.Item] = []
-    for planned in suite.plan():
+    for planned in suite.plan():  # planned once: the suite caches its plan
         parent = collector((planned.collector, *planned.path[:-1]))
         cls = SavedModelFixtureItem if planned.fixture else SavedModelItem
         items.append(cls.from_parent(parent, name=planned.path[-1], planned=planned))

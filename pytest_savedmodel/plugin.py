@@ -114,7 +114,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from pytest_savedmodel.items import build_items
 
-    items[:0] = build_items(session, suite)
+    items[:0] = build_items(session, suite, items)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -241,3 +241,18 @@ def test_tf2_object_checkpoint_restored_into_the_users_model(pytester: pytest.Py
                                 f"--savedmodel-checkpoint={paths['checkpoint']}", "-k", "checkpoint")
     assert "A TF2 object checkpoint (tf.train.Checkpoint) has no meta graph: name a fixture that returns the model " \
            "to restore into with --savedmodel-checkpoint-model=FIXTURE" in result.stdout.str()
+
+
+def test_a_reference_fixture_in_the_tested_directorys_conftest_is_found(pytester: pytest.Pytester,
+                                                                         iris_pair: tuple[Path, Path]) -> None:
+    """As in examples/iris: the fixture lives in the conftest of the directory pytest runs, not the rootdir."""
+    from tests.modelzoo import REPO
+
+    sub = pytester.mkdir("models_tests")
+    (sub / "conftest.py").write_text(REFERENCE_CONFTEST.format(
+        path=str(REPO / "examples" / "iris" / "iris_model.py"), impute=0.0))
+    (sub / "test_mine.py").write_text("def test_mine():\n    pass\n")
+    result = pytester.runpytest(*ARGS, f"--savedmodel=iris={iris_pair[0]}", "--savedmodel-reference=training_model",
+                                "models_tests", "-k", "reference or mine")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*iris:reference*serving_default*parity[[]reference~raw[]]*ok*"])
