@@ -8,6 +8,7 @@ empty-but-present ``tensor_shape``. TensorFlow is imported when a function runs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,17 +48,29 @@ def to_proto(value: Any, *, dtype_enum: int | None = None, as_content: bool = Fa
         target.extend(int(v) for v in flat.astype(np.float16).view(np.uint16))
     elif field in ("scomplex_val", "dcomplex_val"):
         target.extend(float(x) for v in flat for x in (v.real, v.imag))
-    elif field == "bool_val":
-        target.extend(bool(v) for v in flat)
-    elif field in ("float_val", "double_val"):
-        target.extend(float(v) for v in flat)
-    else:
-        target.extend(int(v) for v in flat)
+    else:  # tolist() gives exact Python bools, floats (float32 values widen exactly) and ints, fast
+        target.extend(flat.tolist())
     return proto
 
 
+# The common typed fields read without TensorFlow's MakeNdarray: dtype enum -> (field, numpy dtype)
+_FAST = {1: ("float_val", np.float32), 2: ("double_val", np.float64), 3: ("int_val", np.int32),
+         9: ("int64_val", np.int64), 10: ("bool_val", np.bool_)}
+
+
 def from_proto(proto: Any) -> np.ndarray:
-    """A TensorProto (typed fields or tensor_content) as numpy with the proto's dtype."""
+    """A TensorProto (typed fields or tensor_content) as numpy with the proto's dtype.
+
+    One value per element in the typed field (how TF Serving and our runners write them) is read directly;
+    everything else (tensor_content, a single value broadcast, padding, other dtypes) goes through TF's
+    ``make_ndarray``, so the semantics are TensorFlow's.
+    """
+    fast = _FAST.get(proto.dtype)
+    if fast is not None and not proto.tensor_content and not proto.tensor_shape.unknown_rank:
+        shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+        values = getattr(proto, fast[0])
+        if all(d >= 0 for d in shape) and len(values) == math.prod(shape):
+            return np.asarray(values, dtype=fast[1]).reshape(shape)
     import tensorflow as tf
 
     return np.asarray(tf.make_ndarray(proto))

@@ -10,6 +10,7 @@ comes back, as from the real server.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,7 @@ PREDICT, CLASSIFY, REGRESS = ("tensorflow/serving/predict", "tensorflow/serving/
 DEFAULT_SIGNATURE = "serving_default"
 
 
+@functools.cache
 def _pb() -> Any:
     from tensorflow_serving.apis import (
         classification_pb2,

@@ -110,10 +110,9 @@ class Servable:
 
     def run(self, feeds: dict[str, Any], fetches: list[str]) -> list[Any]:
         """Feed tensors as the C++ server does: no static-shape checks, no dtype casts."""
-        get = self.graph.get_tensor_by_name
         try:
-            feed_map = {get(n)._as_tf_output(): v for n, v in feeds.items()}
-            fetch_list = [get(n)._as_tf_output() for n in fetches]
+            feed_map = {self._output(n): v for n, v in feeds.items()}
+            fetch_list = [self._output(n) for n in fetches]
         except (KeyError, ValueError) as exc:
             raise ServingError("INVALID_ARGUMENT", str(exc)) from None
         import tensorflow as tf
@@ -122,6 +121,13 @@ class Servable:
             return list(self.session._call_tf_sessionrun(None, feed_map, fetch_list, [], None))
         except tf.errors.OpError as exc:
             raise from_tf_error(exc) from None
+
+    def _output(self, name: str) -> Any:
+        """The graph tensor ``name`` as a TF_Output, looked up once per name."""
+        out = self._outputs.get(name)
+        if out is None:
+            out = self._outputs[name] = self.graph.get_tensor_by_name(name)._as_tf_output()
+        return out
 
     def close(self) -> None:
         self.session.close()
