@@ -84,6 +84,11 @@ def _example_method(sig: SignatureSpec) -> str | None:
     return None
 
 
+def _takes_dense_tensors(sig: SignatureSpec) -> bool:
+    """A raw signature fed dense tensors: what graph paths (checkpoint, frozen, freeze) and the reference can run."""
+    return sig.parse_spec is None and bool(sig.inputs) and all(t.encoding == "dense" for t in sig.inputs.values())
+
+
 class AutoSuite:
     """Plans and runs the automatic checks for the models in ``settings``."""
 
@@ -465,7 +470,7 @@ class AutoSuite:
         for twin in self.exports:
             if twin.role != "savedmodel" and twin.model == export.model and self._parsing_twin(twin, sig) is not None:
                 paths.append(twin.role)
-        dense = sig.parse_spec is None and bool(sig.inputs) and all(t.encoding == "dense" for t in sig.inputs.values())
+        dense = _takes_dense_tensors(sig)
         for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
             if dense and any((a.name or self._anchors()[0].model) == export.model for a in args):
                 paths.append(role)
@@ -588,7 +593,7 @@ class AutoSuite:
         except SavedModelError:
             return
         for sig in self._signatures(spec):
-            if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
+            if not _takes_dense_tensors(sig):
                 continue
             pair = f"raw~{role}"
             info = {"model": f"{owner}:{role}", "signature": sig.key, "pair": pair}
@@ -835,7 +840,7 @@ class AutoSuite:
             return
         col = f"savedmodel:{anchor.model}:freeze"
         for sig in self._signatures(spec):
-            if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
+            if not _takes_dense_tensors(sig):
                 continue
             yield PlannedCheck(col, (sig.key, "parity[raw~freeze]"), "parity",
                                self._parity(lambda sig=sig: self.runner(anchor, sig, "raw"),  # type: ignore[misc]
@@ -863,7 +868,7 @@ class AutoSuite:
         fixture = self.settings.reference
         twins = [e for e in self.exports if e.role != "savedmodel" and e.model == anchor.model]
         for sig in self._signatures(spec):
-            if sig.parse_spec is not None or not sig.inputs or any(t.encoding != "dense" for t in sig.inputs.values()):
+            if not _takes_dense_tensors(sig):
                 continue
             info = {"model": f"{anchor.model}:reference", "signature": sig.key}
             yield PlannedCheck(col, (sig.key, "parity[reference~raw]"), "parity",
