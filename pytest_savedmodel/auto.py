@@ -344,6 +344,24 @@ class AutoSuite:
     def _anchors(self) -> list[Export]:
         return [e for e in self.exports if e.role == "savedmodel"]
 
+    def _owner(self, arg: ModelArg) -> str | None:
+        """The model an artifact option belongs to: its NAME=, else the first --savedmodel."""
+        anchors = self._anchors()
+        return arg.name or (anchors[0].model if anchors else None)
+
+    def _graph_args(self, export: Export) -> dict[str, ModelArg]:
+        """The graph artifacts given for ``export`` whose golden examples can be replayed: role -> option.
+
+        A TF2 object checkpoint (``--savedmodel-checkpoint-model``) needs the user's fixture, so it is left out."""
+        found: dict[str, ModelArg] = {}
+        for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
+            if role == "checkpoint" and self.settings.checkpoint_model:
+                continue
+            arg = next((a for a in args if self._owner(a) == export.model), None)
+            if arg is not None:
+                found[role] = arg
+        return found
+
     def live_entry(self, export: Export, *, golden: bool) -> dict[str, Any]:
         from pytest_savedmodel.golden import make_golden
         from pytest_savedmodel.lock import model_entry
@@ -470,10 +488,8 @@ class AutoSuite:
         for twin in self.exports:
             if twin.role != "savedmodel" and twin.model == export.model and self._parsing_twin(twin, sig) is not None:
                 paths.append(twin.role)
-        dense = _takes_dense_tensors(sig)
-        for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
-            if dense and any((a.name or self._anchors()[0].model) == export.model for a in args):
-                paths.append(role)
+        if _takes_dense_tensors(sig):
+            paths += list(self._graph_args(export))
         if self.serves and all(t.dtype.is_data for t in sig.inputs.values()):
             paths += ["grpc", "rest"] if sig.inputs else ["grpc"]
         return paths
@@ -498,10 +514,9 @@ class AutoSuite:
             return self.runner(export, sig, "raw")
         if path in ("grpc", "rest"):
             return self.served_runner(export, sig, path)
-        for role, args in (("checkpoint", self.settings.checkpoints), ("frozen", self.settings.frozen)):
-            if path == role:
-                arg = next(a for a in args if (a.name or self._anchors()[0].model) == export.model)
-                return self.graph_runner(export, sig, role, arg.root / arg.path)
+        graph_arg = self._graph_args(export).get(path)
+        if graph_arg is not None:
+            return self.graph_runner(export, sig, path, graph_arg.root / graph_arg.path)
         twin = next(e for e in self.exports if e.role == path and e.model == export.model)
         twin_sig = self._parsing_twin(twin, sig)
         assert twin_sig is not None
@@ -523,7 +538,7 @@ class AutoSuite:
 
     def _baseline_export(self, arg: ModelArg) -> Export:
         names = [e.model for e in self._anchors()]
-        owner = arg.name or (names[0] if names else None)
+        owner = self._owner(arg)
         if owner not in names:
             raise UsageError(f"--savedmodel-baseline={arg.path}: no --savedmodel named {owner!r}; models: "
                              f"{', '.join(names) or '(none)'}")
@@ -535,9 +550,9 @@ class AutoSuite:
         return base
 
     def _plan_baseline(self, arg: ModelArg) -> Iterator[PlannedCheck]:
-        owner = arg.name or self._anchors()[0].model
+        owner = self._owner(arg)
         anchor = next(e for e in self._anchors() if e.model == owner)
-        base = self.baselines[owner]
+        base = self.baselines[anchor.model]
         col = f"savedmodel:{owner}:baseline"
         yield PlannedCheck(col, ("load",), "load", lambda stats: self._load_now(base), {"model": f"{owner}:baseline"})
         yield PlannedCheck(col, ("contract",), "contract", lambda stats: self._baseline_contract(base, anchor, stats),
@@ -561,9 +576,9 @@ class AutoSuite:
         changes = diff_entries(self.live_entry(base, golden=False), self.live_entry(anchor, golden=False),
                                forbid_ops=self.settings.forbid_ops)
         breaking = [c for c in changes if c.severity == "breaking" and c.rule not in self.settings.allow]
-        self._record_changes(stats, changes, self.settings.allow, f"the baseline {base.label}")
+        against = f"the baseline {base.label}"
+        self._record_changes(stats, changes, self.settings.allow, against)
         if breaking:
-            against = f"the baseline {base.label}"
             raise ContractViolation(f"{anchor.label}: {len(breaking)} breaking change(s) against {against}:\n"
                                     + format_changes(changes, allowed=self.settings.allow, against=against),
                                     model=anchor.model, changes=changes)
@@ -575,8 +590,8 @@ class AutoSuite:
 
     # ------------------------------------------------------------------ checkpoint and frozen graphs
     def _plan_graph(self, role: str, arg: ModelArg) -> Iterator[PlannedCheck]:
-        names = [e.model for e in self.exports if e.role == "savedmodel"]
-        owner = arg.name or (names[0] if names else None)
+        names = [e.model for e in self._anchors()]
+        owner = self._owner(arg)
         if owner not in names:
             raise UsageError(f"--savedmodel-{role}={arg.name + '=' if arg.name else ''}{arg.path}: "
                              + (f"no --savedmodel named {owner!r}; models: {', '.join(names)}" if names else
@@ -585,9 +600,11 @@ class AutoSuite:
         col = f"savedmodel:{owner}:{role}"
         path = arg.root / arg.path
         fixture = self.settings.checkpoint_model if role == "checkpoint" else None
-        if fixture is None:
+        if fixture is None and self._want("load"):
             yield PlannedCheck(col, ("load",), "load", lambda stats: self._graph_load(anchor, role, path),
                                {"model": f"{owner}:{role}"})
+        if not self._want("parity"):
+            return
         try:
             spec = self.inspect(anchor)
         except SavedModelError:
@@ -804,19 +821,16 @@ class AutoSuite:
                         base_sig = None
                     if base_sig is not None and set(base_sig.inputs) != set(sig.inputs):
                         base_sig = None
-                runner = self.new_served_runner(export, sig, kind)
-                try:
-                    got = L.measure_latency(lambda: runner.predict(features), requests=self.settings.latency_requests)
-                finally:
-                    runner.close()
-                before = None
-                if base is not None and base_sig is not None:
-                    brunner = self.new_served_runner(base, base_sig, kind)
+                def measure(target: Export, target_sig: SignatureSpec) -> Any:  # on a new connection
+                    runner = self.new_served_runner(target, target_sig, kind)
                     try:
-                        before = L.measure_latency(lambda: brunner.predict(features),
-                                                   requests=self.settings.latency_requests)
+                        return L.measure_latency(lambda: runner.predict(features),
+                                                 requests=self.settings.latency_requests)
                     finally:
-                        brunner.close()
+                        runner.close()
+
+                got = measure(export, sig)
+                before = measure(base, base_sig) if base is not None and base_sig is not None else None
                 stats.examples = got.requests + 1
                 stats.note = got.describe() + (f"; baseline p99 {before.p99_ms:.2f} ms" if before else "")
                 stats.extra.update({"cold_ms": f"{got.cold_ms:.3f}", "p50_ms": f"{got.p50_ms:.3f}",
@@ -843,8 +857,8 @@ class AutoSuite:
             if not _takes_dense_tensors(sig):
                 continue
             yield PlannedCheck(col, (sig.key, "parity[raw~freeze]"), "parity",
-                               self._parity(lambda sig=sig: self.runner(anchor, sig, "raw"),  # type: ignore[misc]
-                                            lambda sig=sig: self._freeze_runner(anchor, sig),  # type: ignore[misc]
+                               self._parity(functools.partial(self.runner, anchor, sig, "raw"),
+                                            functools.partial(self._freeze_runner, anchor, sig),
                                             anchor, sig, digest=f"{anchor.collector}::{sig.key}::freeze"),
                                {"model": f"{anchor.model}:freeze", "signature": sig.key, "pair": "raw~freeze"})
 
@@ -860,6 +874,8 @@ class AutoSuite:
     # ------------------------------------------------------------------ the reference (training side)
     def _plan_reference(self, anchor: Export) -> Iterator[PlannedCheck]:
         """parity[reference~raw] and parity[reference~PARSING] per signature, using the user's fixture."""
+        if not self._want("parity"):
+            return
         try:
             spec = self.inspect(anchor)
         except SavedModelError:

@@ -25,29 +25,42 @@ class SavedModelCollector(pytest.Collector):
 class SavedModelItem(pytest.Item):
     """One automatic check of a model, e.g. ``savedmodel:iris::serving_default::finite``."""
 
+    planned: PlannedCheck
+    stats: Any  # checks.Stats of the last run
+
     def __init__(self, *, planned: PlannedCheck, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.planned = planned
-        self.add_marker(pytest.mark.savedmodel_check)
-        for key, value in planned.info.items():
-            if value is not None:
-                self.user_properties.append((f"savedmodel.{key}", str(value)))
-        self.user_properties.append(("savedmodel.check", planned.check))
+        _label(self, planned)
 
     def runtest(self) -> None:
-        from pytest_savedmodel.checks import Stats
-
-        self.stats = Stats(samples=[] if self.planned.check == "parity" else None, nodeid=self.nodeid)
-        try:
-            self.planned.run(self.stats)
-        finally:
-            _record(self, self.stats)
+        _run(self)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return _repr_failure(excinfo) or super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.nodeid
+
+
+def _label(item: SavedModelItem | SavedModelFixtureItem, planned: PlannedCheck) -> None:
+    """Mark a generated item and give it its ``savedmodel.*`` properties from the plan."""
+    item.planned = planned
+    item.add_marker(pytest.mark.savedmodel_check)
+    for key, value in planned.info.items():
+        if value is not None:
+            item.user_properties.append((f"savedmodel.{key}", str(value)))
+    item.user_properties.append(("savedmodel.check", planned.check))
+
+
+def _run(item: SavedModelItem | SavedModelFixtureItem, *fixture_values: Any) -> None:
+    """Run the planned check with fresh Stats; record its figures whatever the outcome."""
+    from pytest_savedmodel.checks import Stats
+
+    stats = item.stats = Stats(samples=[] if item.planned.check == "parity" else None, nodeid=item.nodeid)
+    try:
+        item.planned.run(stats, *fixture_values)
+    finally:
+        _record(item, stats)
 
 
 def _record(item: pytest.Item, s: Any) -> None:
@@ -90,31 +103,23 @@ def _repr_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
 class SavedModelFixtureItem(pytest.Function):
     """A check that needs a fixture of the user's (``--savedmodel-reference``): pytest resolves it as for a test."""
 
+    planned: PlannedCheck
+    stats: Any
+
     def __init__(self, *, planned: PlannedCheck, **kwargs: Any) -> None:
         import inspect
 
         assert planned.fixture is not None
-        self.planned = planned
         fixture = planned.fixture
 
         def check(**values: Any) -> None:
-            from pytest_savedmodel.checks import Stats
-
-            self.stats = Stats(samples=[] if planned.check == "parity" else None, nodeid=self.nodeid)
-            try:
-                planned.run(self.stats, values[fixture])
-            finally:
-                _record(self, self.stats)
+            _run(self, values[fixture])
 
         check.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(fixture, inspect.Parameter.KEYWORD_ONLY)])
         check.__name__ = check.__qualname__ = planned.path[-1]
         super().__init__(callobj=check, **kwargs)
-        self.add_marker(pytest.mark.savedmodel_check)
-        for key, value in planned.info.items():
-            if value is not None:
-                self.user_properties.append((f"savedmodel.{key}", str(value)))
-        self.user_properties.append(("savedmodel.check", planned.check))
+        _label(self, planned)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return _repr_failure(excinfo) or super().repr_failure(excinfo)

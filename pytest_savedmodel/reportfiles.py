@@ -177,8 +177,9 @@ def _html(data: ReportData) -> str:
         parts.append("<h2>Results</h2>")
         parts += _html_table(data.rows, verdict=True)
     if data.changes:
+        changes = _change_rows(data)
         parts.append("<h2>Contract changes</h2>")
-        parts += _html_table(_change_rows(data), verdict=True) if _change_rows(data) else ["<p>No change.</p>"]
+        parts += _html_table(changes, verdict=True) if changes else ["<p>No change.</p>"]
     plots = _plots(data)
     parts.append("<h2>Deviations between paths</h2>")
     if plots:
@@ -216,8 +217,9 @@ def _markdown(data: ReportData) -> str:
                 + ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in rows])
 
     lines += table(data.rows)
-    if _change_rows(data):
-        lines += ["", "## Contract changes", "", *table(_change_rows(data))]
+    changes = _change_rows(data)
+    if changes:
+        lines += ["", "## Contract changes", "", *table(changes)]
     if data.movers:
         from pytest_savedmodel.report import format_movers
 

@@ -62,11 +62,13 @@ class LoadedModel:
 _NOISE = ("Graph execution error", "Detected at node", "Node:", "[[", "(most recent call", "Instructions for")
 
 
-def _first_line(text: str) -> str:
-    """TF's reason in one line: the first line that is not a wrapper ('Graph execution error:', node lists...)."""
+def tf_reason(exc: BaseException) -> str:
+    """TF's reason for ``exc`` in one line: the first line that is not a wrapper ('Graph execution error:',
+    node lists...), or the exception's type name when it says nothing."""
+    text = getattr(exc, "message", None) or str(exc)
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.startswith(_NOISE)]
-    return (useful or lines or [text])[0].rstrip(".:")
+    return (useful or lines or [type(exc).__name__])[0]
 
 
 def _variables_hint(path: Path, message: str) -> str:
@@ -103,7 +105,7 @@ def load_session(ref: ModelRef) -> LoadedModel:
             hint = _variables_hint(Path(ref.path), message)
             raise ModelLoadError(
                 f"TensorFlow could not load the SavedModel {ref.path} (tags {','.join(sorted(ref.tags))}): "
-                f"{type(exc).__name__}: {_first_line(message)}.{hint}",
+                f"{type(exc).__name__}: {tf_reason(exc).rstrip('.:')}.{hint}",
                 path=ref.path,
             ) from None
         loaded = LoadedModel(ref=ref, graph=graph, session=session, meta_graph=meta_graph)

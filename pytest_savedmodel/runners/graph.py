@@ -22,6 +22,7 @@ import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import ModelLoadError, ModelNotFound, RunnerError, UsageError
+from pytest_savedmodel.runners._session import tf_reason
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.runners.raw import as_input_array, describe_features
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec
@@ -84,7 +85,7 @@ class _GraphRunner(Runner):
         try:
             values = self._session._call_tf_sessionrun(None, feed, fetch_outputs, [], None)
         except tf.errors.OpError as exc:
-            first = (exc.message or str(exc)).strip().splitlines()[0]
+            first = tf_reason(exc)
             raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "
                               f"{type(exc).__name__}: {first}", runner=self.name) from None
         return {a: np.asarray(v) for a, v in zip(outs, values, strict=True)}
@@ -150,7 +151,7 @@ class CheckpointRunner(_GraphRunner):
                 saver.restore(session, str(self.prefix))
         except (tf.errors.OpError, ValueError, OSError) as exc:
             session.close()
-            first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+            first = tf_reason(exc)
             raise ModelLoadError(f"could not restore checkpoint {self.prefix}: {type(exc).__name__}: {first}",
                                  path=self.prefix) from None
         return graph, session
@@ -244,7 +245,7 @@ class FreezeRunner(_GraphRunner):
                 self.graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
                     sess, graph.as_graph_def(), outputs)
             except (tf.errors.OpError, ValueError, KeyError, RuntimeError) as exc:
-                first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+                first = tf_reason(exc)
                 raise ModelLoadError(f"could not freeze {self.ref.label()} (outputs {outputs}): "
                                      f"{type(exc).__name__}: {first}", path=self.ref.path) from None
         frozen = tf.Graph()
@@ -252,7 +253,7 @@ class FreezeRunner(_GraphRunner):
             try:
                 tf.compat.v1.import_graph_def(self.graph_def, name="")
             except (tf.errors.OpError, ValueError) as exc:
-                first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0].rstrip(".")
+                first = tf_reason(exc).rstrip(".")
                 stateful = " A graph that assigns to its variables cannot be frozen: their state would become " \
                     "constants." if "_ref" in first or "Assign" in first else ""
                 raise ModelLoadError(f"{self.ref.label()} signature {self.signature.key!r}: the frozen graph does not "
@@ -305,7 +306,7 @@ class ObjectCheckpointRunner(Runner):
         try:
             tf.train.Checkpoint(model=self.model).restore(prefix).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
-            first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0]
+            first = tf_reason(exc)
             raise ModelLoadError(f"could not restore {prefix} into the model from fixture {self.fixture!r} as "
                                  f"tf.train.Checkpoint(model=...): {type(exc).__name__}: {first}",
                                  path=self.prefix) from None
@@ -320,7 +321,7 @@ class ObjectCheckpointRunner(Runner):
             out = self.model(tensors)
         except Exception as exc:
             raise RunnerError(f"{self.name} runner: the model from fixture {self.fixture!r} raised "
-                              f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                              f"{type(exc).__name__}: {tf_reason(exc)}",
                               runner=self.name, signature=self.signature.key) from exc
         if not isinstance(out, Mapping):
             if len(self.signature.outputs) != 1:

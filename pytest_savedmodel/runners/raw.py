@@ -8,7 +8,7 @@ import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import RunnerError, UsageError
-from pytest_savedmodel.runners._session import LoadedModel, load_session
+from pytest_savedmodel.runners._session import LoadedModel, load_session, tf_reason
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec, TensorSpec
 
@@ -32,12 +32,6 @@ def describe_features(features: Features) -> str:
     """``{'x': float32[3]}``-style one-line summary used in error messages."""
     parts = [f"{k!r}: {np.asarray(v).dtype}{list(np.shape(v))}" for k, v in sorted(features.items())]
     return "{" + ", ".join(parts) + "}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc)
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 class RawRunner(Runner):
@@ -116,7 +110,7 @@ class RawRunner(Runner):
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise RunnerError(
                 f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on inputs "
-                f"{describe_features(features)}: {type(exc).__name__}: {_first_line(exc)}",
+                f"{describe_features(features)}: {type(exc).__name__}: {tf_reason(exc)}",
                 runner=self.name,
                 signature=self.signature.key,
             ) from None
