@@ -8,13 +8,14 @@ Hypothesis (so settings, profiles, seeds and shrinking apply) and raise a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from pytest_savedmodel.compare import ParityResult, Tolerance, compare_outputs, format_mismatch, row_of
+from pytest_savedmodel.compare import Tolerance, compare_outputs, format_mismatch, row_of
 from pytest_savedmodel.errors import ContractViolation, ModelCheckFailure, ParityMismatch, RunnerError
+from pytest_savedmodel.results import CheckResult
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec, TensorSpec, format_shape
 
@@ -32,38 +33,8 @@ __all__ = [
 ]
 
 
-@dataclass
-class Stats:
-    """What a check saw: examples tried and the largest disagreement (for the summary and reports)."""
-
-    examples: int = 0
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    worst_output: str = ""
-    samples: list[tuple[str, float, float]] | None = None  # (output, abs, rel) per example, for plots
-    #: per output: the largest difference seen, both values and the inputs of the row that moved it most
-    movers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    note: str = ""  # a one-line result for checks without a numeric deviation (latency, concurrency)
-    extra: dict[str, str] = field(default_factory=dict)  # more savedmodel.* properties (JUnit, JSON)
-    changes: list[dict[str, Any]] | None = None  # contract items: every classified change
-    counterexample: str = ""  # the .npz file a failing parity check saved its shrunk inputs to
-    nodeid: str = ""  # the item's id (names the counterexample file)
-
-    def observe(self, result: ParityResult, features: Features | None = None) -> None:
-        for d in result.diffs:
-            seen = self.movers.get(d.output, {}).get("max_abs", -1.0)
-            if d.reason in ("", "values") and d.total and d.max_abs > seen:
-                row = d.worst_index[0] if d.worst_index else 0
-                self.movers[d.output] = {
-                    "max_abs": d.max_abs, "max_rel": d.max_rel, "index": list(d.worst_index),
-                    result.left: d.left_value, result.right: d.right_value,
-                    "inputs": row_of(features, row) if features is not None else None,
-                }
-            if self.samples is not None and d.reason in ("", "values"):
-                self.samples.append((d.output, d.max_abs, d.max_rel))
-            if d.max_abs > self.max_abs or not self.worst_output:
-                self.max_abs, self.worst_output = max(self.max_abs, d.max_abs), d.output
-            self.max_rel = max(self.max_rel, d.max_rel)
+#: The figures a check collects (kept under its former name).
+Stats = CheckResult
 
 
 # --------------------------------------------------------------------------- static checks

@@ -146,8 +146,8 @@ def reproduce_block(path: Path, features: Features, runners: tuple[Any, ...],
              "    import numpy as np",
              "    from pytest_savedmodel import open_model",
              "    from pytest_savedmodel.counterexample import load_features"]
-    if any(type(r).__name__ in ("CheckpointRunner", "FrozenRunner") for r in runners):
-        lines.append("    from pytest_savedmodel.runners.graph import CheckpointRunner, FrozenRunner")
+    for line in sorted({imp for r in runners for imp in getattr(r, "reproduce_imports", ())}):
+        lines.append(f"    {line}")
     lines.append(f"    features = load_features({str(path)!r})")
     first_var = "features"
     if left_features is not None:

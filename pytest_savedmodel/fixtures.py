@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from pytest_savedmodel.config import Settings
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.model import SavedModel
 from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.settings import Settings
 from pytest_savedmodel.spec import ModelSpec
 
 __all__ = [
@@ -85,7 +85,7 @@ def savedmodel_server(pytestconfig: pytest.Config) -> Iterator[object]:
     """Scope: session. A TF Serving (per --savedmodel-server; default auto) serving every --savedmodel under its name
     (parsing exports as NAME-parsing), started on first request and stopped at session end. Shared with the
     zero-code suite. Use ``.grpc_target``, ``.rest_url``, ``.describe()``, ``.log_tail()``."""
-    from pytest_savedmodel.auto import AutoSuite
+    from pytest_savedmodel.session import Session
 
     suite = pytestconfig.stash.get(SUITE_KEY, None)
     owned = suite is None
@@ -93,7 +93,7 @@ def savedmodel_server(pytestconfig: pytest.Config) -> Iterator[object]:
         settings = pytestconfig.stash[SETTINGS_KEY]
         if not settings.models and not settings.parsing:
             raise UsageError("savedmodel_server needs a model: run pytest with --savedmodel=DIR")
-        suite = AutoSuite(settings)
+        suite = Session(settings)
     if not suite.serves:
         pytest.skip("served paths are off (--savedmodel-server=none)")
     try:

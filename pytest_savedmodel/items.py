@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from pytest_savedmodel.auto import AutoSuite, PlannedCheck
 from pytest_savedmodel.errors import Finding, SavedModelError
+from pytest_savedmodel.planned import PlannedCheck
+from pytest_savedmodel.results import PROPERTY, CheckResult
+from pytest_savedmodel.session import Session
 
 __all__ = ["SavedModelCollector", "SavedModelItem", "build_items"]
 
@@ -26,11 +28,12 @@ class SavedModelItem(pytest.Item):
     """One automatic check of a model, e.g. ``savedmodel:iris::serving_default::finite``."""
 
     planned: PlannedCheck
-    stats: Any  # checks.Stats of the last run
+    engine: Session
+    result: CheckResult  # of the last run
 
-    def __init__(self, *, planned: PlannedCheck, **kwargs: Any) -> None:
+    def __init__(self, *, planned: PlannedCheck, engine: Session, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        _label(self, planned)
+        _label(self, planned, engine)
 
     def runtest(self) -> None:
         _run(self)
@@ -42,50 +45,26 @@ class SavedModelItem(pytest.Item):
         return self.path, None, self.nodeid
 
 
-def _label(item: SavedModelItem | SavedModelFixtureItem, planned: PlannedCheck) -> None:
-    """Mark a generated item and give it its ``savedmodel.*`` properties from the plan."""
-    item.planned = planned
+def _label(item: SavedModelItem | SavedModelFixtureItem, planned: PlannedCheck, session: Session) -> None:
+    """Mark a generated item; its ``savedmodel.*`` properties and its result as planned (before it runs)."""
+    item.planned, item.engine = planned, session
     item.add_marker(pytest.mark.savedmodel_check)
-    for key, value in planned.info.items():
-        if value is not None:
-            item.user_properties.append((f"savedmodel.{key}", str(value)))
+    for key, value in planned.info().items():
+        item.user_properties.append((f"savedmodel.{key}", str(value)))
     item.user_properties.append(("savedmodel.check", planned.check))
+    item.result = session.new_result(planned, item.nodeid)
+    item.user_properties.append((PROPERTY, item.result.to_json()))
 
 
 def _run(item: SavedModelItem | SavedModelFixtureItem, *fixture_values: Any) -> None:
-    """Run the planned check with fresh Stats; record its figures whatever the outcome."""
-    from pytest_savedmodel.checks import Stats
-
-    stats = item.stats = Stats(samples=[] if item.planned.check == "parity" else None, nodeid=item.nodeid)
+    """Run the planned check; record its result whatever the outcome (typed, for the summary and reports)."""
+    result = item.result = item.engine.new_result(item.planned, item.nodeid)
     try:
-        item.planned.run(stats, *fixture_values)
+        item.engine.run(item.planned, *fixture_values, result=result)
     finally:
-        _record(item, stats)
-
-
-def _record(item: pytest.Item, s: Any) -> None:
-    """The check's figures as ``savedmodel.*`` user properties (summary, reports, JUnit; survive xdist)."""
-    import json
-
-    props = item.user_properties
-    props.append(("savedmodel.examples", str(s.examples)))
-    if s.worst_output:
-        props += [("savedmodel.max_abs", f"{s.max_abs:.6g}"), ("savedmodel.max_rel", f"{s.max_rel:.6g}"),
-                  ("savedmodel.worst_output", s.worst_output)]
-    if s.changes is not None:
-        props.append(("savedmodel.changes", json.dumps(s.changes)))
-    if s.note:
-        props.append(("savedmodel.note", s.note))
-    props += [(f"savedmodel.{k}", v) for k, v in sorted(s.extra.items())]
-    if s.movers:
-        movers = [{"output": k, **v} for k, v in sorted(s.movers.items(), key=lambda kv: -kv[1]["max_abs"])
-                  if v["max_abs"] > 0]
-        props.append(("savedmodel.movers", json.dumps(movers, default=str)))
-    if s.samples:
-        kept = [(o, float(a), float(r)) for o, a, r in s.samples[:500]]
-        props.append(("savedmodel.samples", json.dumps(kept, default=str)))
-    if s.counterexample:
-        props.append(("savedmodel.counterexample", s.counterexample))
+        item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != PROPERTY]
+        item.user_properties += result.properties()
+        item.user_properties.append((PROPERTY, result.to_json()))
 
 
 def _repr_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
@@ -104,9 +83,10 @@ class SavedModelFixtureItem(pytest.Function):
     """A check that needs a fixture of the user's (``--savedmodel-reference``): pytest resolves it as for a test."""
 
     planned: PlannedCheck
-    stats: Any
+    engine: Session
+    result: CheckResult
 
-    def __init__(self, *, planned: PlannedCheck, **kwargs: Any) -> None:
+    def __init__(self, *, planned: PlannedCheck, engine: Session, **kwargs: Any) -> None:
         import inspect
 
         assert planned.fixture is not None
@@ -119,7 +99,7 @@ class SavedModelFixtureItem(pytest.Function):
             [inspect.Parameter(fixture, inspect.Parameter.KEYWORD_ONLY)])
         check.__name__ = check.__qualname__ = planned.path[-1]
         super().__init__(callobj=check, **kwargs)
-        _label(self, planned)
+        _label(self, planned, engine)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return _repr_failure(excinfo) or super().repr_failure(excinfo)
@@ -141,7 +121,7 @@ def _test_directory(session: pytest.Session, user_items: list[pytest.Item]) -> p
     return common[-1] if common else session
 
 
-def build_items(session: pytest.Session, suite: AutoSuite,
+def build_items(session: pytest.Session, suite: Session,
                 user_items: list[pytest.Item] | None = None) -> list[pytest.Item]:
     """Create collectors and items for every planned check."""
     collectors: dict[tuple[str, ...], pytest.Collector] = {}
@@ -161,7 +141,7 @@ def build_items(session: pytest.Session, suite: AutoSuite,
     for planned in suite.plan():  # planned once: the suite caches its plan
         parent = collector((planned.collector, *planned.path[:-1]))
         cls = SavedModelFixtureItem if planned.fixture else SavedModelItem
-        items.append(cls.from_parent(parent, name=planned.path[-1], planned=planned))
+        items.append(cls.from_parent(parent, name=planned.path[-1], planned=planned, engine=suite))
     # Report what we collected, so "collected N items" and -k/--deselect counts include our items.
     for parts, node in collectors.items():
         if len(parts) == 1:

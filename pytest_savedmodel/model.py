@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import find_model
@@ -10,9 +11,6 @@ from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, Outputs, SignatureSpec
 
 __all__ = ["SavedModel", "open_model"]
-
-RUNNER_KINDS = ("raw", "parsing")
-
 
 class SavedModel:
     """A located SavedModel: its spec (read lazily) and runners for its signatures.
@@ -45,19 +43,26 @@ class SavedModel:
         """The signature ``key``; :class:`SignatureNotFound` lists the ones that exist."""
         return self.spec.signature(key)
 
-    def runner(self, kind: str = "raw", *, signature: str = "serving_default") -> Runner:
-        """A runner of ``kind`` (``raw`` or ``parsing``) for ``signature``."""
-        sig = self.signature(signature)
-        if kind == "raw":
-            from pytest_savedmodel.runners.raw import RawRunner
+    def runner(self, kind: str = "raw", *, signature: str = "serving_default", artifact: str | Path | None = None,
+               value: Any = None) -> Runner:
+        """A runner of path ``kind`` for ``signature``: any registered path (``raw``, ``parsing``, ``eager``,
+        ``freeze``; ``checkpoint``/``frozen`` with ``artifact=`` the file; ``reference``/``fake`` with ``value=``
+        the callable). Served paths need a server: use the ``savedmodel_server`` fixture's address."""
+        from pytest_savedmodel.runners.base import Target
+        from pytest_savedmodel.runners.registry import names, provider
 
-            return RawRunner(self.ref, sig)
-        if kind == "parsing":
-            from pytest_savedmodel.runners.parsing import ParsingRunner
-
-            return ParsingRunner(self.ref, sig)
-        raise UsageError(f"unknown runner kind {kind!r}; in-process runners: {', '.join(RUNNER_KINDS)} "
-                         f"(served runners come from the savedmodel_server fixture)")
+        p = provider(kind)
+        if p.needs == "server":
+            raise UsageError(f"the {kind} path needs a running TF Serving; in-process paths: "
+                             f"{', '.join(n for n in names() if provider(n).needs != 'server')} "
+                             f"(served runners come from the savedmodel_server fixture)")
+        if p.needs == "artifact" and artifact is None:
+            raise UsageError(f"the {kind} path compares a file with this SavedModel: give it, "
+                             f"runner({kind!r}, artifact=PATH)")
+        if p.needs == "fixture" and value is None:
+            raise UsageError(f"the {kind} path runs a model of yours: give it, runner({kind!r}, value=MODEL)")
+        return p.open(Target(self.signature(signature), ref=self.ref, artifact=Path(artifact) if artifact else None,
+                             value=value, fixture=f"runner({kind!r}, value=...)"))
 
     def predict(self, features: Features, *, signature: str = "serving_default") -> Outputs:
         """One raw call of ``signature``."""

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from pytest_savedmodel.config import OPTIONS, Settings
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.fixtures import (
     SETTINGS_KEY,
@@ -26,6 +25,8 @@ from pytest_savedmodel.fixtures import (
     savedmodel_spec,
 )
 from pytest_savedmodel.markers import MARKERS
+from pytest_savedmodel.results import PROPERTY, CheckResult
+from pytest_savedmodel.settings import OPTIONS, Settings
 
 __all__ = [
     "SUITE_KEY",
@@ -76,23 +77,21 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = dataclasses.replace(settings, seed=seed)
     config.stash[SETTINGS_KEY] = settings
     if settings.active:
-        from pytest_savedmodel.auto import AutoSuite
+        from pytest_savedmodel.session import Session
 
         try:
-            config.stash[SUITE_KEY] = AutoSuite(settings)
+            session = config.stash[SUITE_KEY] = Session(settings)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         cache = getattr(config, "cache", None)
-        if settings.counterexamples is not None:
-            config.stash[SUITE_KEY].counterexample_dir = settings.counterexamples
-        elif cache is not None:
-            config.stash[SUITE_KEY].counterexample_dir = cache.mkdir("savedmodel-counterexamples")
+        if settings.counterexamples is None and cache is not None:
+            session.counterexample_dir = cache.mkdir("savedmodel-counterexamples")
         if cache is not None:  # failing examples replay first next time; kept in pytest's cache, nowhere else
             from hypothesis.database import DirectoryBasedExampleDatabase
 
             home = cache.mkdir("savedmodel-hypothesis")
-            config.stash[SUITE_KEY].database = DirectoryBasedExampleDatabase(home / "examples")
-            config.stash[SUITE_KEY].hypothesis_home = home
+            session.database = DirectoryBasedExampleDatabase(home / "examples")
+            session.hypothesis_home = home
         rows = _SummaryRows()
         config.stash[ROWS_KEY] = rows
         config.pluginmanager.register(rows, "savedmodel-summary")
@@ -141,60 +140,37 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 class _SummaryRows:
-    """Collects one row per generated item from test reports (so it also works under pytest-xdist)."""
+    """Collects each generated item's typed result from test reports (so it also works under pytest-xdist)."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, str]] = {}
+        self.results: dict[str, tuple[CheckResult, str, str]] = {}  # node id -> (result, outcome, when)
         self.failures: dict[str, str] = {}
-        self.samples: dict[str, list[tuple[str, float, float]]] = {}
-        self.movers: dict[str, list[dict[str, object]]] = {}
-        self.changes: dict[str, list[dict[str, object]]] = {}
-        self.counterexamples: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = {k: str(v) for k, v in report.user_properties if str(k).startswith("savedmodel.")}
-        if "savedmodel.check" not in props or (report.when != "call" and report.passed):
+        text = next((str(v) for k, v in reversed(report.user_properties) if k == PROPERTY), None)
+        if text is None or (report.when != "call" and report.passed):
             return
-        from pytest_savedmodel.report import summary_row
-
-        if report.nodeid not in self.rows or not report.passed:
-            self.rows[report.nodeid] = summary_row(report.nodeid, report.outcome, report.when, props)
+        if report.nodeid not in self.results or not report.passed:
+            self.results[report.nodeid] = (CheckResult.from_json(text), report.outcome, report.when)
         if report.failed:
             self.failures[report.nodeid] = report.longreprtext[:8000]
-        if "savedmodel.counterexample" in props:
-            self.counterexamples[report.nodeid] = props["savedmodel.counterexample"]
-        if "savedmodel.changes" in props:
-            import json
-
-            self.changes[report.nodeid] = json.loads(props["savedmodel.changes"])
-        if "savedmodel.movers" in props:
-            import json
-
-            self.movers[report.nodeid] = json.loads(props["savedmodel.movers"])
-        if "savedmodel.samples" in props:
-            import json
-
-            self.samples[report.nodeid] = [tuple(x) for x in json.loads(props["savedmodel.samples"])]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     collector = config.stash.get(ROWS_KEY, None)
-    if collector is None or not collector.rows:
+    if collector is None or not collector.results:
         return
-    rows = collector.rows
-    from pytest_savedmodel.report import format_table
+    from pytest_savedmodel.report import format_movers, format_table, summary_row
 
     terminalreporter.write_sep("=", "savedmodel summary")
-    for line in format_table(list(rows.values())):
+    for line in format_table([summary_row(*r) for r in collector.results.values()]):
         terminalreporter.write_line(line)
-    from pytest_savedmodel.report import format_movers
-
-    for nodeid, movers in collector.movers.items():
-        if "baseline~" in nodeid:  # the pre-deploy gate: what moved between production and the candidate
-            for line in format_movers(nodeid, movers):
+    for result, _, _ in collector.results.values():
+        if result.left == "baseline" and result.check == "parity":  # the pre-deploy gate: what moved
+            for line in format_movers(result):
                 terminalreporter.write_line(line)
     suite = config.stash.get(SUITE_KEY, None)
-    server = getattr(suite, "_server", None)
+    server = suite.started_server if suite is not None else None
     if server is not None:
         terminalreporter.write_line(f"served paths answered by: {server.describe()} "
                                     f"(AVAILABLE after {server.ready_seconds:.1f} s)")
@@ -214,16 +190,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if collector is None or settings is None or not settings.reports or hasattr(config, "workerinput"):
         return
     from pytest_savedmodel.report import header_lines
-    from pytest_savedmodel.reportfiles import ReportData, write_report
+    from pytest_savedmodel.reportfiles import report_data, write_report
 
-    data = ReportData(
+    data = report_data(
+        list(collector.results.values()),
         header=header_lines(suite) if suite is not None else [],
-        rows=list(collector.rows.values()),
         failures=[{"id": k, "text": v} for k, v in collector.failures.items()],
-        samples=collector.samples,
-        movers=collector.movers,
-        changes=collector.changes,
-        counterexamples=collector.counterexamples,
         contract=suite.contract_summary() if suite is not None else {},
         tolerance={"rtol": settings.rtol, "atol": settings.atol},
     )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_savedmodel._lazy import tf_version
-
-if TYPE_CHECKING:
-    from pytest_savedmodel.auto import AutoSuite
+from pytest_savedmodel.results import CheckResult
 
 __all__ = ["format_movers", "format_table", "header_lines", "summary_row"]
 
 
-def header_lines(suite: AutoSuite) -> list[str]:
-    """Lines for ``pytest_report_header``: models, versions, TensorFlow."""
+def header_lines(suite: Any) -> list[str]:
+    """``suite``: a :class:`~pytest_savedmodel.session.Session` (settings, serves, exports)."""
     from pytest_savedmodel import __version__
 
     lines = [f"savedmodel: pytest-savedmodel {__version__}, TensorFlow {tf_version()}"]
@@ -49,22 +47,19 @@ def _verdict(outcome: str, when: str) -> str:
     return "FAILED" if when == "call" else "ERROR"
 
 
-def summary_row(nodeid: str, outcome: str, when: str, props: dict[str, str]) -> dict[str, str]:
-    """One summary row from a test report's ``savedmodel.*`` user properties (works under xdist)."""
-    check = nodeid.rsplit("::", 1)[-1]
-    examples = props.get("savedmodel.examples", "")
-    if examples == "0":
-        examples = "-"  # a static check: nothing was run
+def summary_row(result: CheckResult, outcome: str, when: str) -> dict[str, str]:
+    """One summary row from an item's typed result."""
+    examples = str(result.examples) if result.examples else "-"  # "-": a static check, nothing was run
     worst = ""
-    if "savedmodel.max_abs" in props:
-        worst = f"{props['savedmodel.max_abs']} / {props['savedmodel.max_rel']} ({props['savedmodel.worst_output']})"
-    elif "savedmodel.note" in props:
-        worst = props["savedmodel.note"]
+    if result.worst_output:
+        worst = f"{result.max_abs:.6g} / {result.max_rel:.6g} ({result.worst_output})"
+    elif result.note:
+        worst = result.note
     return {
-        "model": props.get("savedmodel.model", ""),
-        "version": props.get("savedmodel.version", ""),
-        "signature": props.get("savedmodel.signature", ""),
-        "check": check,
+        "model": result.model,
+        "version": "" if result.version is None else str(result.version),
+        "signature": result.signature,
+        "check": result.item,
         "examples": examples,
         "worst abs / rel": worst,
         "verdict": _verdict(outcome, when),
@@ -88,13 +83,12 @@ def _short(value: object, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def format_movers(nodeid: str, movers: list[dict[str, Any]], *, top: int = 5) -> list[str]:
+def format_movers(result: CheckResult, *, top: int = 5) -> list[str]:
     """The outputs that moved most between a pair of paths, largest first, with the inputs that moved them."""
-    pair = nodeid.rsplit("[", 1)[-1].rstrip("]") if nodeid.endswith("]") else ""
-    left, _, right = pair.partition("~")
+    left, right, movers = result.left, result.right, result.ranked_movers()
     if not movers:
-        return [f"{nodeid}: no output moved (all identical on every generated input)"]
-    lines = [f"{nodeid}: outputs that moved most"]
+        return [f"{result.nodeid}: no output moved (all identical on every generated input)"]
+    lines = [f"{result.nodeid}: outputs that moved most"]
     for m in movers[:top]:
         where = f" at {list(m['index'])}" if m.get("index") else ""
         vals = f"  {left}={m.get(left)!r} {right}={m.get(right)!r}" if left in m and right in m else ""

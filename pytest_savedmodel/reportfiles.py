@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_savedmodel.errors import UsageError
+from pytest_savedmodel.results import CheckResult
 
-__all__ = ["ReportData", "write_report"]
+__all__ = ["ReportData", "report_data", "write_report"]
 
 SUFFIXES = (".json", ".html", ".htm", ".md")
 
@@ -39,6 +40,8 @@ class ReportData:
     changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract item id -> classified changes
     contract: dict[str, Any] = field(default_factory=dict)  # export -> signatures, parse spec, ops (lock layout)
     counterexamples: dict[str, str] = field(default_factory=dict)  # failed item id -> .npz of its shrunk inputs
+    results: list[dict[str, Any]] = field(default_factory=list)  # typed rows for JSON (numbers are numbers)
+    moved: list[CheckResult] = field(default_factory=list)  # the results with movers, for the text sections
 
     def as_json(self) -> dict[str, Any]:
         def num(x: float) -> float | str:
@@ -48,7 +51,7 @@ class ReportData:
             "format": "pytest-savedmodel-report/1",
             "header": self.header,
             "tolerance": self.tolerance,
-            "results": self.rows,
+            "results": self.results or self.rows,
             "failures": self.failures,
             "deviations": {k: [{"output": o, "abs": num(a), "rel": num(r)} for o, a, r in v]
                            for k, v in self.samples.items()},
@@ -57,6 +60,33 @@ class ReportData:
             "contract_changes": self.changes,
             "counterexamples": self.counterexamples,
         }
+
+
+def report_data(results: list[tuple[CheckResult, str, str]], *, header: list[str], failures: list[dict[str, str]],
+                contract: dict[str, Any], tolerance: dict[str, float]) -> ReportData:
+    """A report from the items' typed results: (result, outcome, when) per item, in run order."""
+    from pytest_savedmodel.report import summary_row
+
+    def num(x: float) -> float | str:
+        return x if math.isfinite(x) else str(x)
+
+    typed = []
+    for r, outcome, when in results:
+        row = summary_row(r, outcome, when)
+        typed.append({"id": r.nodeid, "model": r.model, "version": r.version, "signature": r.signature,
+                      "check": r.item, "kind": r.check, "pair": r.pair, "examples": r.examples,
+                      "max_abs": num(r.max_abs) if r.worst_output else None,
+                      "max_rel": num(r.max_rel) if r.worst_output else None, "worst_output": r.worst_output or None,
+                      "note": r.note or None, "figures": r.figures, "verdict": row["verdict"]})
+    return ReportData(
+        header=header, rows=[summary_row(*x) for x in results], failures=failures, contract=contract,
+        tolerance=tolerance, results=typed,
+        samples={r.nodeid: list(r.samples) for r, _, _ in results if r.samples},
+        movers={r.nodeid: r.ranked_movers() for r, _, _ in results if r.movers},
+        moved=[r for r, _, _ in results if r.movers],
+        changes={r.nodeid: r.changes for r, _, _ in results if r.changes is not None},
+        counterexamples={r.nodeid: r.counterexample for r, _, _ in results if r.counterexample},
+    )
 
 
 def check_report_path(path: str, *, root: Path | None = None) -> Path:
@@ -190,12 +220,12 @@ def _html(data: ReportData) -> str:
         parts.append("<p>Plots need matplotlib: pip install 'pytest-savedmodel[report]'</p>")
     else:
         parts.append("<p>No parity checks ran.</p>")
-    if data.movers:
+    if data.moved:
         from pytest_savedmodel.report import format_movers
 
         parts.append("<h2>Outputs that moved most</h2>")
-        for item, movers in data.movers.items():
-            parts.append(f"<pre>{esc(chr(10).join(format_movers(item, movers)))}</pre>")
+        for result in data.moved:
+            parts.append(f"<pre>{esc(chr(10).join(format_movers(result)))}</pre>")
     if data.failures:
         parts.append("<h2>Findings</h2>")
         for f in data.failures:
@@ -220,12 +250,12 @@ def _markdown(data: ReportData) -> str:
     changes = _change_rows(data)
     if changes:
         lines += ["", "## Contract changes", "", *table(changes)]
-    if data.movers:
+    if data.moved:
         from pytest_savedmodel.report import format_movers
 
         lines += ["", "## Outputs that moved most"]
-        for item, movers in data.movers.items():
-            lines += ["", "```", *format_movers(item, movers), "```"]
+        for result in data.moved:
+            lines += ["", "```", *format_movers(result), "```"]
     for f in data.failures:
         lines += ["", f"## {f['id']}", "", "```", f["text"], "```"]
     if data.contract:

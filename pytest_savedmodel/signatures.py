@@ -145,6 +145,7 @@ def _inspect_cached(ref: ModelRef) -> ModelSpec:
         signatures=sigs,
         tf_version=mg.meta_info_def.tensorflow_version,
         ops=_ops(mg),
+        object_graph=len(mg.object_graph_def.nodes) > 0,
     )
 
 

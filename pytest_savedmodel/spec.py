@@ -309,6 +309,7 @@ class ModelSpec:
     signatures: dict[str, SignatureSpec]
     tf_version: str = ""
     ops: frozenset[str] = frozenset()
+    object_graph: bool = False  # a TF2 export: tf.saved_model.load restores its objects (not load_v1_in_v2)
 
     def signature(self, key: str) -> SignatureSpec:
         """The signature ``key``; raises :class:`SignatureNotFound` listing the ones that exist."""

@@ -9,6 +9,7 @@ the graph TF Serving would.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import ModelLoadError
 from pytest_savedmodel.spec import ModelRef
 
-__all__ = ["LoadedModel", "close_all", "load_session"]
+__all__ = ["LoadedModel", "close_all", "close_models", "load_session"]
 
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, frozenset[str]], LoadedModel] = {}
@@ -119,3 +120,13 @@ def close_all() -> None:
         for loaded in _CACHE.values():
             loaded.close()
         _CACHE.clear()
+
+
+def close_models(refs: Iterable[ModelRef | None]) -> None:
+    """Close the cached sessions of ``refs`` (what one engine session loaded)."""
+    with _LOCK:
+        for ref in refs:
+            if ref is None:
+                continue
+            for key in [k for k in _CACHE if k[0] == str(ref.path)]:
+                _CACHE.pop(key).close()

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.base import Provider, Runner, Target
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec
 
-__all__ = ["FakeRunner"]
+__all__ = ["PROVIDER", "FakeRunner"]
 
 
 class FakeRunner(Runner):
@@ -38,3 +38,11 @@ class FakeRunner(Runner):
 
     def close(self) -> None:
         self.closed = True
+
+
+def _open(target: Target) -> FakeRunner:
+    """A fake path answers with ``target.value``, a function of the feature dict (for engine tests)."""
+    return FakeRunner(target.signature, target.value, name=target.name or "fake")
+
+
+PROVIDER = Provider("fake", "fixture", _open, doc="a Python function standing in for a path (tests)")

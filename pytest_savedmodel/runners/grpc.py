@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel.errors import RunnerError, UsageError
-from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.base import Provider, Runner, Target, sendable_inputs
 from pytest_savedmodel.spec import Features, Outputs, ParseSpec, SignatureSpec
 
-__all__ = ["GrpcRunner"]
+__all__ = ["PROVIDER", "GrpcRunner"]
 
 METHODS = ("predict", "classify", "regress")
 
@@ -166,3 +166,13 @@ class GrpcRunner(Runner):
         if self._channel is not None:
             self._channel.close()
         self._channel = self._stub = None
+
+
+def _open(target: Target) -> GrpcRunner:
+    return GrpcRunner(target.signature, target=target.server.grpc_target, model_name=target.model_name,
+                      version=target.version, method=target.method)
+
+
+PROVIDER = Provider("grpc", "server", _open, doc="TF Serving's gRPC PredictionService",
+                    on_twins=True, golden=True, methods=("predict", "classify", "regress"), accepts=sendable_inputs,
+                    enabled=lambda settings: settings.server.strip().lower() != "none")

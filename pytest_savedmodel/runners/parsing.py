@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from pytest_savedmodel.errors import UsageError
+from pytest_savedmodel.runners.base import Provider, Target
 from pytest_savedmodel.runners.raw import RawRunner
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec
 
-__all__ = ["ParsingRunner"]
+__all__ = ["PROVIDER", "ParsingRunner"]
 
 
 class ParsingRunner(RawRunner):
@@ -46,3 +47,16 @@ class ParsingRunner(RawRunner):
     def predict(self, features: Features) -> Outputs:
         serialized = self.serialize(features)
         return super().predict({self.parse_spec.input_alias: serialized})
+
+
+def _open(target: Target) -> ParsingRunner:
+    assert target.ref is not None
+    return ParsingRunner(target.ref, target.signature, name=target.name)
+
+
+def _parses(sig: SignatureSpec) -> str | None:
+    return None if sig.parse_spec is not None else "it has no tf.Example parse spec"
+
+
+PROVIDER = Provider("parsing", "export", _open, doc="features encoded as tf.Examples by the recovered parse spec",
+                    option="parsing", golden=True, accepts=_parses)

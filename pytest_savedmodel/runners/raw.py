@@ -9,10 +9,10 @@ import numpy as np
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import RunnerError, UsageError
 from pytest_savedmodel.runners._session import LoadedModel, load_session, tf_reason
-from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.base import Provider, Runner, Target
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec, TensorSpec
 
-__all__ = ["RawRunner", "as_input_array", "describe_features"]
+__all__ = ["PROVIDER", "RawRunner", "as_input_array", "describe_features"]
 
 
 def as_input_array(value: Any, spec: TensorSpec) -> np.ndarray:
@@ -69,6 +69,9 @@ class RawRunner(Runner):
             self._model = load_session(self.ref)
         return self._model
 
+    def load(self) -> None:
+        _ = self.model
+
     def _signature_defaults(self) -> dict[str, np.ndarray]:
         if self._defaults is None:
             tf = import_tf()
@@ -115,3 +118,17 @@ class RawRunner(Runner):
                 signature=self.signature.key,
             ) from None
         return {a: np.asarray(v) for a, v in zip(aliases, values, strict=True)}
+
+
+def _open(target: Target) -> RawRunner:
+    assert target.ref is not None
+    return RawRunner(target.ref, target.signature, name=target.name)
+
+
+def _dense(sig: SignatureSpec) -> str | None:
+    sparse = sorted(a for a, t in sig.inputs.items() if t.encoding != "dense")
+    return f"inputs {sparse} are not dense tensors" if sparse else None
+
+
+PROVIDER = Provider("raw", "export", _open, doc="the signature called in-process with TF Serving's session loader",
+                    golden=True, accepts=_dense)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel.errors import RunnerError, UsageError
-from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_inputs
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec
 
-__all__ = ["ReferenceRunner"]
+__all__ = ["PROVIDER", "ReferenceRunner"]
 
 
 class ReferenceRunner(Runner):
@@ -71,3 +71,14 @@ class ReferenceRunner(Runner):
         except Exception as exc:
             raise RunnerError(f"{self.label} returned values that are not arrays ({type(exc).__name__}: {exc})",
                               runner=self.name, signature=self.signature.key) from exc
+
+
+def _open(target: Target) -> ReferenceRunner:
+    model = target.ref.name if target.ref is not None else (target.model_name or "")
+    return ReferenceRunner.from_fixture(target.value, model=model, signature=target.signature,
+                                        fixture=target.fixture)
+
+
+PROVIDER = Provider("reference", "fixture", _open, doc="your training-side model (--savedmodel-reference)",
+                    option="reference", own_collector=True, leads=True, accepts=dense_inputs,
+                    fixture_option="reference")

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel.errors import RunnerError, UsageError
-from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.base import Provider, Runner, Target, sendable_inputs
 from pytest_savedmodel.spec import DType, Features, Outputs, ParseSpec, SignatureSpec
 
-__all__ = ["RestRunner", "to_json_value"]
+__all__ = ["PROVIDER", "RestRunner", "to_json_value"]
 
 METHODS = ("predict", "classify", "regress")
 
@@ -251,3 +251,28 @@ class RestRunner(Runner):
         if self._session is not None:
             self._session.close()
         self._session = None
+
+
+def _open(target: Target) -> RestRunner:
+    return RestRunner(target.signature, base_url=target.server.rest_url, model_name=target.model_name,
+                      version=target.version, method=target.method,
+                      format="row" if _batches(target.signature) else "columnar")
+
+
+def _batches(sig: SignatureSpec) -> bool:
+    """Every input and output has a leading batch dimension: the row format applies."""
+    ins = bool(sig.inputs) and all(t.shape is not None and len(t.shape) >= 1 and t.shape[0] is None
+                                    for t in sig.inputs.values())
+    outs = all(t.shape is None or (len(t.shape) >= 1 and t.shape[0] is None) for t in sig.outputs.values())
+    return ins and outs
+
+
+def _accepts(sig: SignatureSpec) -> str | None:
+    if not sig.inputs:
+        return "TF Serving's REST API cannot call a signature without inputs"
+    return sendable_inputs(sig)
+
+
+PROVIDER = Provider("rest", "server", _open, doc="TF Serving's REST API",
+                    on_twins=True, golden=True, methods=("predict", "classify", "regress"), accepts=_accepts,
+                    enabled=lambda settings: settings.server.strip().lower() != "none")

@@ -1,0 +1,277 @@
+"""The check catalogue: each automatic check is a named function over a
+:class:`~pytest_savedmodel.context.CheckContext`, registered once.
+
+``--savedmodel-checks`` is derived from :data:`CHECKS` (collection order).
+Importing this module is light: numpy, Hypothesis and TensorFlow load when a
+check runs. The model, parity and contract checks run on fake runners without
+TensorFlow (see ``tests/unit/test_catalogue.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pytest_savedmodel.context import CheckContext
+from pytest_savedmodel.errors import RunnerError, UsageError
+from pytest_savedmodel.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_savedmodel.spec import Features
+
+__all__ = ["CATALOGUE", "CHECKS", "Check", "run_check"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check and the function that runs it."""
+
+    name: str
+    doc: str
+    run: Callable[[CheckContext], None]
+
+
+CATALOGUE: dict[str, Check] = {}
+
+
+def _register(name: str, doc: str) -> Callable[[Callable[[CheckContext], None]], Callable[[CheckContext], None]]:
+    def deco(fn: Callable[[CheckContext], None]) -> Callable[[CheckContext], None]:
+        CATALOGUE[name] = Check(name, doc, fn)
+        return fn
+
+    return deco
+
+
+def run_check(ctx: CheckContext) -> CheckResult:
+    """Run the catalogue check ``ctx.planned.check``; its figures land in ``ctx.result``, findings are raised."""
+    check = CATALOGUE.get(ctx.planned.check)
+    if check is None:
+        raise UsageError(f"unknown check {ctx.planned.check!r}; known checks: {', '.join(CHECKS)}")
+    if ctx.result.samples is None and ctx.planned.check == "parity":
+        ctx.result.samples = []
+    check.run(ctx)
+    return ctx.result
+
+
+# --------------------------------------------------------------------------- model checks
+
+
+@_register("load", "the SavedModel (or the path's artifact) loads and has a callable signature")
+def load(ctx: CheckContext) -> None:
+    side = ctx.planned.right
+    if side is None:
+        ctx.session.load_export(ctx.planned.export)
+    elif side.signature:
+        ctx.open(side).load()
+
+
+@_register("signature", "the SignatureDef's dtypes match the graph it feeds")
+def signature(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_signature_graph
+
+    assert ctx.signature is not None
+    check_signature_graph(ctx.label, ctx.signature)
+
+
+def _per_input(ctx: CheckContext, body: Callable[[Features], None], *, min_batch: int = 1) -> None:
+    assert ctx.signature is not None
+    if not ctx.signature.inputs:
+        ctx.result.examples = 1
+        body({})
+        return
+    ctx.prove(body, ctx.strategy(ctx.generation_signature(ctx.draw), min_batch=min_batch))
+
+
+@_register("outputs", "outputs have the declared dtypes and shapes")
+def outputs(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_outputs_match
+
+    runner, sig = ctx.open(ctx.draw), ctx.signature
+    assert sig is not None
+    _per_input(ctx, lambda f: check_outputs_match(ctx.label, sig, runner.predict(f), f))
+
+
+@_register("finite", "no NaN or infinity for finite inputs")
+def finite(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_finite
+
+    runner, sig = ctx.open(ctx.draw), ctx.signature
+    assert sig is not None
+    _per_input(ctx, lambda f: check_finite(ctx.label, sig, runner.predict(f), f))
+
+
+@_register("batch", "a row alone equals the row inside a batch (and reversed)")
+def batch(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_batch_invariance
+
+    runner = ctx.open(ctx.draw)
+    _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2)
+
+
+@_register("determinism", "the same inputs twice give the same outputs")
+def determinism(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_determinism
+
+    runner = ctx.open(ctx.draw)
+    _per_input(ctx, lambda f: check_determinism(ctx.label, runner, f, ctx.tolerance))
+
+
+# --------------------------------------------------------------------------- pairs of paths
+
+
+@_register("parse_spec", "the tf.Example parse spec agrees with the raw inputs")
+def parse_spec(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_pair_spec
+
+    left, right = ctx.planned.left, ctx.planned.right
+    assert left is not None and right is not None
+    check_pair_spec(ctx.side_signature(left), ctx.side_signature(right), names=(left.word, right.word),
+                    training_defaults=ctx.settings.training_defaults if ctx.settings is not None else {})
+
+
+@_register("parity", "two paths give the same outputs on the same generated inputs")
+def parity(ctx: CheckContext) -> None:
+    from pytest_savedmodel.checks import check_parity
+
+    p = ctx.planned
+    assert p.left is not None and p.right is not None
+    left, right = ctx.open(p.left), ctx.open(p.right)
+    fill: dict[str, Any] = {}
+    if p.fill_defaults:  # raw~parsing: a feature the client leaves out gets the training default on the raw side
+        parsing = right.signature
+        assert parsing.parse_spec is not None
+        missing = sorted(set(left.signature.inputs) - set(parsing.parse_spec.keys))
+        if missing:
+            raise UsageError(f"cannot compare: raw inputs {missing} have no feature in the parse spec of "
+                             f"{p.model} signature {parsing.key!r} (see the parse_spec check)")
+        fill = {k: ctx.settings.training_defaults[k] for k in p.optional}
+
+    def body(features: Features) -> None:
+        try:
+            check_parity(left, right, features, tolerance=ctx.tolerance, stats=ctx.result,
+                         left_features=_filled(features, fill, left.signature) if fill else None)
+        except RunnerError as exc:
+            raise ctx.served(exc) from None
+
+    if p.feed == "examples":
+        strategy = ctx.example_strategy(left.signature)
+    elif not ctx.side_signature(ctx.draw).inputs:
+        ctx.result.examples = 1
+        body({})
+        return
+    else:
+        strategy = ctx.strategy(ctx.generation_signature(ctx.draw), optional=p.optional)
+    ctx.prove(body, strategy)
+
+
+def _filled(features: Features, defaults: dict[str, Any], sig: Any) -> Features:
+    """``features`` with each left-out key filled with its training default, batched like the rest."""
+    import numpy as np
+
+    filled = dict(features)
+    n = len(next(iter(features.values()))) if features else 1
+    for k, value in defaults.items():
+        if k not in filled:
+            spec = sig.inputs[k]
+            arr = np.asarray(value, dtype=spec.dtype.numpy or "float32").reshape(-1)
+            filled[k] = np.broadcast_to(arr[:1] if spec.rank == 1 else arr,
+                                        (n,) if spec.rank == 1 else (n, *arr.shape)).copy()
+    return filled
+
+
+# --------------------------------------------------------------------------- the lock, golden examples, load
+
+
+@_register("contract", "the contract lock (or the baseline): drift by named rules")
+def contract(ctx: CheckContext) -> None:
+    import warnings
+
+    from pytest_savedmodel.drift import RULES, diff_entries, format_changes
+    from pytest_savedmodel.errors import ContractViolation
+
+    s, p = ctx.settings, ctx.planned
+    old, new, against, label = ctx.session.contract_entries(p)
+    changes = diff_entries(old, new, forbid_ops=s.forbid_ops)
+    allowed = s.allow
+    ctx.result.changes = [{"rule": c.rule, "severity": c.severity, "change": c.describe(), "against": against,
+                           "allowed": c.rule in allowed} for c in changes]
+    breaking = [c for c in changes if c.severity == "breaking" and c.rule not in allowed]
+    if changes:
+        ctx.result.note = f"{len(changes)} change(s), {len(breaking)} breaking"
+    if breaking:
+        raise ContractViolation(f"{label}: {len(breaking)} breaking change(s) against {against}:\n"
+                                + format_changes(changes, allowed=allowed, against=against),
+                                model=p.model.split(":")[0], changes=changes)
+    if p.left is None:  # risks are warned about against the lock
+        for c in changes:
+            if c.severity == "risk":
+                warnings.warn(f"{label}: {c.describe()}: {RULES[c.rule][1]}", stacklevel=1)
+
+
+@_register("golden", "locked golden examples replayed on every path")
+def golden(ctx: CheckContext) -> None:
+    from pytest_savedmodel.golden import replay_golden
+
+    p = ctx.planned
+    assert p.right is not None and p.signature is not None
+    examples, where = ctx.session.golden_examples(p)
+    runner = ctx.open(p.right)
+    try:
+        ctx.result.examples = replay_golden(runner, examples, where=where, observe=ctx.result.observe)
+    except RunnerError as exc:
+        raise ctx.served(exc) from None
+
+
+@_register("latency", "cold and warm p50/p99 per served path (budget, regression against the baseline)")
+def latency(ctx: CheckContext) -> None:
+    from pytest_savedmodel import latency as L
+    from pytest_savedmodel.golden import golden_inputs
+
+    p, s = ctx.planned, ctx.settings
+    assert p.right is not None
+    features = golden_inputs(ctx.generation_signature(p.right), count=1)[0]
+
+    def measure(side: Any) -> Any:  # on a new connection
+        runner = ctx.session.new_runner(side)
+        try:
+            return L.measure_latency(lambda: runner.predict(features), requests=s.latency_requests)
+        finally:
+            runner.close()
+
+    try:
+        got = measure(p.right)
+        base = ctx.session.baseline_side(p)
+        before = measure(base) if base is not None else None
+    except RunnerError as exc:
+        raise ctx.served(exc) from None
+    ctx.result.examples = got.requests + 1
+    ctx.result.note = got.describe() + (f"; baseline p99 {before.p99_ms:.2f} ms" if before else "")
+    ctx.result.figures.update({"cold_ms": got.cold_ms, "p50_ms": got.p50_ms, "p99_ms": got.p99_ms})
+    if before is not None:
+        ctx.result.figures["baseline_p99_ms"] = before.p99_ms
+    L.check_latency(f"{ctx.label} signature {p.signature!r} over {p.kind}", got, budget_p99_ms=s.max_p99_ms,
+                    baseline=before, ratio=s.latency_regression)
+
+
+@_register("concurrency", "answers under concurrent load equal the answers alone")
+def concurrency(ctx: CheckContext) -> None:
+    from pytest_savedmodel import latency as L
+    from pytest_savedmodel.golden import golden_inputs
+
+    p, s = ctx.planned, ctx.settings
+    assert p.right is not None
+    right = p.right
+    requests = golden_inputs(ctx.generation_signature(right), count=8)
+    try:
+        ctx.result.examples = L.check_concurrency(lambda: ctx.session.new_runner(right), requests,
+                                                  threads=s.concurrency, tolerance=ctx.tolerance)
+    except RunnerError as exc:
+        raise ctx.served(exc) from None
+    ctx.result.note = f"{len(requests)} requests x 2 from {s.concurrency} threads: same answers"
+
+
+#: Every check, in collection order.
+CHECKS: tuple[str, ...] = ("load", "signature", "outputs", "finite", "batch", "determinism", "parse_spec", "parity",
+                           "contract", "golden", "latency", "concurrency")
+assert set(CHECKS) == set(CATALOGUE), "every registered check has its place in the order"

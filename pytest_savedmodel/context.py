@@ -1,0 +1,105 @@
+"""What a check runs on: :class:`CheckContext`. The session fills it; unit tests give fake runners.
+
+    ctx = CheckContext(planned, runners={"raw": FakeRunner(sig, f), "grpc": FakeRunner(sig, g)}, signature=sig)
+    run_check(ctx)            # raises a Finding when the paths disagree; ctx.result holds the figures
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_savedmodel.errors import RunnerError
+from pytest_savedmodel.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_savedmodel.compare import Tolerance
+    from pytest_savedmodel.planned import PlannedCheck, Side
+    from pytest_savedmodel.runners.base import Runner
+    from pytest_savedmodel.spec import Features, SignatureSpec
+
+__all__ = ["CheckContext"]
+
+
+@dataclass
+class CheckContext:
+    """What a check runs on: its plan, runners by side, the signature, generation and the session (if any).
+
+    The session fills every field; a unit test gives ``runners`` (by side word: ``raw``, ``grpc``...)
+    and ``signature``, and generation, tolerance and Hypothesis' defaults do the rest.
+    """
+
+    planned: PlannedCheck
+    result: CheckResult = field(default_factory=CheckResult)
+    signature: SignatureSpec | None = None  # the signature the check is about (``planned.signature``)
+    runners: Mapping[str, Runner] = field(default_factory=dict)
+    settings: Any = None
+    session: Any = None  # load, contract, golden and served load checks need it
+    fixture_value: Any = None
+    label: str = ""  # the model as people read it ("iris v1")
+
+    # ------------------------------------------------------------------ what the session overrides
+    def open(self, side: Side) -> Runner:
+        if self.session is not None:
+            return self.session.runner(side, self.fixture_value)  # type: ignore[no-any-return]
+        return self.runners[side.word]
+
+    def generation_signature(self, side: Side) -> SignatureSpec:
+        if self.session is not None:
+            return self.session.generation_signature(side)  # type: ignore[no-any-return]
+        assert self.signature is not None
+        return self.signature
+
+    @property
+    def tolerance(self) -> Tolerance:
+        from pytest_savedmodel.compare import Tolerance
+
+        s = self.settings
+        return Tolerance(s.rtol, s.atol) if s is not None else Tolerance()
+
+    def strategy(self, sig: SignatureSpec, *, min_batch: int = 1, optional: tuple[str, ...] = ()) -> Any:
+        from hypothesis import strategies as st
+
+        from pytest_savedmodel.strategies import feature_dicts
+
+        top = max(self.settings.max_batch if self.settings is not None else 4, min_batch)
+        schema = self.session.schema if self.session is not None else None
+        return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=schema)
+
+    def example_strategy(self, sig: SignatureSpec) -> Any:
+        from hypothesis import strategies as st
+
+        from pytest_savedmodel.strategies import example_features
+
+        assert sig.parse_spec is not None
+        top = self.settings.max_batch if self.settings is not None else 4
+        schema = self.session.schema if self.session is not None else None
+        return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=schema)
+
+    def prove(self, body: Callable[[Features], None], strategy: Any) -> None:
+        """Run ``body`` on generated inputs (Hypothesis: seed, database, shrinking)."""
+        digest = self.planned.nodeid
+        if self.session is not None:
+            self.session.prove(body, strategy, result=self.result, digest=digest)
+            return
+        from pytest_savedmodel.checks import run_property
+
+        run_property(body, strategy, digest=digest, stats=self.result,
+                     max_examples=self.settings.examples if self.settings is not None else None)
+
+    def served(self, exc: RunnerError) -> RunnerError:
+        """A served call failed: the session adds the server's state (exit status, log) if it died."""
+        return self.session.server_gone(exc) if self.session is not None else exc  # type: ignore[no-any-return]
+
+    def side_signature(self, side: Side) -> SignatureSpec:
+        """The signature a side calls (as declared, before unknown ranks are made concrete)."""
+        if self.session is not None:
+            return self.session.side_signature(side)  # type: ignore[no-any-return]
+        return self.runners[side.word].signature
+
+    @property
+    def draw(self) -> Side:
+        side = self.planned.draw or self.planned.right
+        assert side is not None
+        return side

@@ -1,0 +1,250 @@
+"""The plan: which checks run, as plain data. Building it is pure: no model runs, no file is written.
+
+A :class:`PlannedCheck` says where an item sits (collector and path, hence its
+id), which catalogue check it runs, and on which paths (:class:`Side`). The
+paths come from the providers in the registry: a path added there is planned
+here without a change to this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pytest_savedmodel.artifacts import Artifact, Artifacts
+from pytest_savedmodel.errors import SavedModelError
+from pytest_savedmodel.planned import PlannedCheck, Side
+from pytest_savedmodel.runners.base import Provider, example_method, sendable_inputs
+from pytest_savedmodel.runners.registry import path_options, providers
+from pytest_savedmodel.settings import ModelArg, Settings
+from pytest_savedmodel.spec import ModelSpec, SignatureSpec
+
+__all__ = ["PlannedCheck", "Side", "build_plan", "check_owners"]
+
+
+def check_owners(artifacts: Artifacts, settings: Settings) -> None:
+    """Every ``[NAME=]PATH`` option of a path names a --savedmodel (a usage error at start-up otherwise)."""
+    for opt in path_options():
+        if opt.kind == "models" and opt.key != "parsing":
+            for arg in settings.path_value(opt.key) or ():
+                artifacts.owner(arg, opt.flag)
+
+
+class _Planner:
+    def __init__(self, artifacts: Artifacts, settings: Settings, locked: dict[str, Any] | None) -> None:
+        self.a, self.s, self.locked = artifacts, settings, locked
+        self.providers = providers()
+
+    def want(self, check: str) -> bool:
+        return check in self.s.checks
+
+    def on(self, p: Provider) -> bool:
+        """The path is asked for: by default, by its option, or (served) by the server mode."""
+        if not p.enabled(self.s):
+            return False
+        return p.default_on or p.needs == "server" or bool(p.option and self.s.path_value(p.option))
+
+    def applies(self, p: Provider, spec: ModelSpec) -> bool:
+        """The path applies to this export, or its option asks for it where it would not by default."""
+        return p.applies(spec) is None or bool(p.option and self.s.path_value(p.option))
+
+    def spec(self, e: Artifact) -> ModelSpec | None:
+        try:
+            return e.inspect()
+        except SavedModelError:
+            return None  # the load item reports it
+
+    def artifacts_of(self, p: Provider, model: str) -> list[ModelArg | None]:
+        key = p.artifacts_from or (p.option if p.needs == "artifact" else None)
+        if key is None:
+            return [None]
+        return [arg for arg in self.s.path_value(key) or () if self.a.owner(arg, "") == model]
+
+    # ------------------------------------------------------------------ the whole plan
+    def plan(self) -> list[PlannedCheck]:
+        out: list[PlannedCheck] = []
+        for e in self.a.exports:
+            out += self.export(e)
+        for anchor in self.a.anchors():
+            for p in self.providers:
+                if p.own_collector and self.on(p):
+                    out += self.own(p, anchor)
+        for anchor in self.a.anchors():
+            out += self.contract(anchor)
+        for model, base in self.a.baselines.items():
+            out += self.baseline(model, base)
+        return out
+
+    def export(self, e: Artifact) -> Iterator[PlannedCheck]:
+        col = e.collector
+        info: dict[str, Any] = {"model": e.model, "version": e.version, "export": e.collector}
+        yield PlannedCheck(col, ("load",), "load", **info)
+        spec = self.spec(e)
+        if spec is None:
+            return
+        for sig in self.a.signatures(spec):
+            key = sig.key
+            sinfo: dict[str, Any] = {**info, "signature": sig.key}
+            me = Side("raw", col, key, name=None if e.role == "savedmodel" else e.role)
+            for check in ("signature", "outputs", "finite", "determinism", "batch"):
+                if self.want(check) and (check != "batch" or _batches(sig)):
+                    yield PlannedCheck(col, (key, check), check, **sinfo, right=me)
+            served = [p for p in self.providers if p.needs == "server" and self.on(p)]
+            if sig.inputs and sendable_inputs(sig) is None:
+                for check in ("latency", "concurrency"):
+                    if self.want(check):
+                        for p in served:
+                            yield PlannedCheck(col, (key, f"{check}[{p.name}]"), check, **sinfo, pair=p.name,
+                                               right=Side(p.name, col, key), kind=p.name)
+            if not self.want("parity"):
+                continue
+            for p in self.providers:
+                if p.own_collector or p.needs not in ("export", "server") or p.name in ("raw", "parsing") \
+                        or not self.on(p) or (e.role != "savedmodel" and not p.on_twins) or not self.applies(p, spec):
+                    continue
+                if p.accepts(sig) is None:
+                    pair = f"{me.word}~{p.name}"
+                    yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity", **sinfo, pair=pair, left=me,
+                                       right=Side(p.name, col, key), draw=me)
+                method = example_method(sig)
+                if method is not None and method in p.methods:
+                    pair = f"parsing~{p.name}-{method}"
+                    yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity", **sinfo, pair=pair, feed="examples",
+                                       left=Side("parsing", col, key), right=Side(p.name, col, key, method=method))
+        if e.role != "savedmodel":
+            yield from self.twin_pairs(e, spec)
+
+    def twin_pairs(self, twin: Artifact, spec: ModelSpec) -> Iterator[PlannedCheck]:
+        """parse_spec[raw~parsing] and parity[raw~parsing]: the parsing export against its anchor."""
+        anchor = self.a.anchor(twin.model)
+        anchor_spec = self.spec(anchor) if anchor is not None else None
+        if anchor is None or anchor_spec is None:
+            return
+        for sig in self.a.signatures(spec):
+            if sig.parse_spec is None:
+                continue
+            raw_sig = anchor_spec.signatures.get(sig.key) or anchor_spec.signatures.get("serving_default")
+            if raw_sig is None or not set(raw_sig.outputs) & set(sig.outputs) or raw_sig.parse_spec is not None:
+                continue
+            pair = f"raw~{twin.role}"
+            common: dict[str, Any] = {"model": twin.model, "signature": sig.key, "pair": pair, "export": twin.collector,
+                      "left": Side("raw", anchor.collector, raw_sig.key),
+                      "right": Side("parsing", twin.collector, sig.key, name=twin.role)}
+            if self.want("parse_spec"):
+                yield PlannedCheck(twin.collector, (sig.key, f"parse_spec[{pair}]"), "parse_spec", **common)
+            if self.want("parity"):
+                optional = tuple(f.key for f in sig.parse_spec.features if f.key in raw_sig.inputs
+                                 and f.default is not None and f.key in self.s.training_defaults)
+                yield PlannedCheck(twin.collector, (sig.key, f"parity[{pair}]"), "parity", **common,
+                                   optional=optional, fill_defaults=True, draw=common["left"])
+
+    def own(self, p: Provider, anchor: Artifact) -> Iterator[PlannedCheck]:
+        """A path of its own collector (``savedmodel:NAME:PATH``): checkpoint, frozen, freeze, reference..."""
+        col, model = f"savedmodel:{anchor.model}:{p.name}", anchor.model
+        fixture = self.s.path_value(p.fixture_option) if p.fixture_option else None
+        base: dict[str, Any] = {"model": f"{model}:{p.name}", "export": anchor.collector, "fixture": fixture}
+        spec = self.spec(anchor)
+        for arg in self.artifacts_of(p, model):
+            artifact = str(arg.root / arg.path) if arg is not None else None
+            sigs = [s for s in self.a.signatures(spec) if p.accepts(s) is None] if spec is not None else []
+            if p.load_item and not fixture and self.want("load"):
+                first = sigs[0].key if sigs else ""
+                yield PlannedCheck(col, ("load",), "load", model=base["model"], export=anchor.collector,
+                                   right=Side(p.name, anchor.collector, first, artifact))
+            if spec is None or not self.want("parity"):
+                continue
+            for sig in sigs:
+                mine = Side(p.name, anchor.collector, sig.key, artifact)
+                raw = Side("raw", anchor.collector, sig.key)
+                if not p.leads:
+                    pair = f"raw~{p.name}"
+                    yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity", **base, signature=sig.key,
+                                       pair=pair, left=raw, right=mine, draw=raw)
+                    continue
+                pair = f"{p.name}~raw"
+                yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity", **base, signature=sig.key, pair=pair,
+                                   left=mine, right=raw, draw=raw)
+                for twin in self.a.twins(model):
+                    twin_sig = self.a.parsing_twin(twin, sig)
+                    if twin_sig is None or twin_sig.parse_spec is None:
+                        continue
+                    pair = f"{p.name}~{twin.role}"
+                    optional = tuple(f.key for f in twin_sig.parse_spec.features
+                                     if f.key in sig.inputs and (f.default is not None or f.kind != "fixed"))
+                    yield PlannedCheck(col, (sig.key, f"parity[{pair}]"), "parity", **base, signature=sig.key,
+                                       pair=pair, left=mine, optional=optional, draw=raw,
+                                       right=Side("parsing", twin.collector, twin_sig.key, name=twin.role))
+
+    # ------------------------------------------------------------------ contract lock, golden, baseline
+    def contract(self, anchor: Artifact) -> Iterator[PlannedCheck]:
+        lock = self.s.contract
+        if not (self.want("contract") or self.want("golden")) or anchor.error is not None:
+            return
+        if lock is None or not (lock.is_file() or self.s.update_contract or self.s.forbid_ops):
+            return
+        info: dict[str, Any] = {"model": anchor.model, "export": anchor.collector}
+        if self.want("contract"):
+            yield PlannedCheck(anchor.collector, ("contract",), "contract", **info, version=anchor.version)
+        if not self.want("golden"):
+            return
+        spec = self.spec(anchor)
+        if self.s.update_contract:  # the lock is written when the items run: plan what it will hold
+            keys = sorted(k for k, s in (spec.callable_signatures.items() if spec else ())
+                          if s.inputs and sendable_inputs(s) is None)
+        else:
+            keys = sorted((self.locked or {}).get(anchor.model, {}).get("golden", {}))
+        for key in keys:
+            for side in self.golden_sides(anchor, spec, key):
+                yield PlannedCheck(anchor.collector, (key, f"golden[{side.word}]"), "golden", **info, signature=key,
+                                   pair=f"locked~{side.word}", right=side, kind=side.word)
+
+    def golden_sides(self, anchor: Artifact, spec: ModelSpec | None, key: str) -> list[Side]:
+        """Every path the locked golden inputs of ``key`` can be replayed on."""
+        col = anchor.collector
+        sides = [Side("raw", col, key)]
+        sig = spec.signatures.get(key) if spec is not None else None
+        if sig is None or spec is None:
+            return sides  # the contract item reports the missing signature; replay says it too
+        for twin in self.a.twins(anchor.model):
+            twin_sig = self.a.parsing_twin(twin, sig)
+            if twin_sig is not None:
+                sides.append(Side("parsing", twin.collector, twin_sig.key, name=twin.role))
+        for p in self.providers:
+            if not p.golden or p.name in ("raw", "parsing") or p.fixture_option or not self.on(p) \
+                    or p.accepts(sig) is not None or not self.applies(p, spec) or sendable_inputs(sig) is not None:
+                continue
+            args = self.artifacts_of(p, anchor.model)[:1]
+            for arg in args:
+                sides.append(Side(p.name, col, key, str(arg.root / arg.path) if arg is not None else None))
+        return sides
+
+    def baseline(self, model: str, base: Artifact) -> Iterator[PlannedCheck]:
+        anchor = self.a.anchor(model)
+        assert anchor is not None
+        col = base.collector
+        info: dict[str, Any] = {"model": f"{model}:baseline", "export": base.collector}
+        yield PlannedCheck(col, ("load",), "load", **info)
+        yield PlannedCheck(col, ("contract",), "contract", **info, left=Side("raw", base.collector),
+                           right=Side("raw", anchor.collector))
+        spec, bspec = self.spec(anchor), self.spec(base)
+        if spec is None or bspec is None:
+            return
+        for sig in self.a.signatures(spec):
+            old = bspec.signatures.get(sig.key)
+            if old is None or not sig.inputs or set(old.inputs) != set(sig.inputs):
+                continue
+            yield PlannedCheck(col, (sig.key, "parity[baseline~raw]"), "parity", **info, signature=sig.key,
+                               pair="baseline~raw", left=Side("raw", base.collector, sig.key, name="baseline"),
+                               right=Side("raw", anchor.collector, sig.key))
+
+
+def _batches(sig: SignatureSpec) -> bool:
+    """Every input and output has a leading unknown (batch) dimension."""
+    ins = bool(sig.inputs) and all(t.shape is not None and len(t.shape) >= 1 and t.shape[0] is None
+                                    for t in sig.inputs.values())
+    return ins and all(t.shape is None or (len(t.shape) >= 1 and t.shape[0] is None) for t in sig.outputs.values())
+
+
+def build_plan(artifacts: Artifacts, settings: Settings, locked: dict[str, Any] | None = None) -> list[PlannedCheck]:
+    """Every check for every artifact, in a stable order. ``locked``: the lock's models, if a lock exists."""
+    return _Planner(artifacts, settings, locked).plan()

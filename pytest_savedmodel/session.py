@@ -1,0 +1,283 @@
+"""The session: runs planned checks and owns what they share. No pytest here.
+
+It owns the artifacts, the runner cache (closing every runner and TF session it
+opened), the lazily started TF Serving, Hypothesis' home and example database,
+the counterexample directory and the contract lock (written only when a check
+runs, never while planning). Usable without pytest::
+
+    with Session(settings) as s:
+        for planned in s.plan():
+            result = s.run(planned)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pytest_savedmodel.artifacts import Artifact, Artifacts
+from pytest_savedmodel.catalogue import run_check
+from pytest_savedmodel.context import CheckContext
+from pytest_savedmodel.errors import (
+    EnvironmentProblem,
+    MissingExtra,
+    ParityMismatch,
+    RunnerError,
+    SavedModelError,
+    UsageError,
+)
+from pytest_savedmodel.lockstate import LockedContract
+from pytest_savedmodel.plan import build_plan, check_owners
+from pytest_savedmodel.planned import PlannedCheck, Side
+from pytest_savedmodel.results import CheckResult
+from pytest_savedmodel.runners.base import Runner, Target
+from pytest_savedmodel.runners.registry import provider
+from pytest_savedmodel.settings import Settings
+from pytest_savedmodel.spec import SignatureSpec
+
+__all__ = ["Session"]
+
+
+class Session(LockedContract):
+    """Plans and runs the automatic checks for the models in ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.artifacts = Artifacts(settings)
+        check_owners(self.artifacts, settings)
+        self.schema: Any = None
+        if settings.schema is not None:
+            from pytest_savedmodel.schema import read_schema
+
+            try:
+                self.schema = read_schema(settings.schema)
+            except (EnvironmentProblem, MissingExtra) as exc:
+                raise UsageError(str(exc)) from None
+        self.database: Any = None  # Hypothesis example database; the plugin puts it under pytest's cache
+        self.hypothesis_home: Any = None  # where Hypothesis may write; never the user's working directory
+        self.counterexample_dir: Any = settings.counterexamples
+        self._runners: dict[Side, Runner] = {}
+        self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
+        self._server: Any = None
+        self._server_error: BaseException | None = None
+        self._temp: list[str] = []
+        self._planned: list[PlannedCheck] | None = None
+        self._lock_written = False
+        self._loaded: set[Any] = set()
+
+    # ------------------------------------------------------------------ life
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every runner, TF session and server this session opened; remove its temporary directories."""
+        for r in self._runners.values():
+            r.close()
+        self._runners.clear()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        from pytest_savedmodel.runners import _session
+
+        _session.close_models(self._loaded)
+        self._loaded.clear()
+        for d in self._temp:
+            shutil.rmtree(d, ignore_errors=True)
+        self._temp.clear()
+
+    def _tempdir(self, prefix: str) -> str:
+        d = tempfile.mkdtemp(prefix=prefix)
+        self._temp.append(d)
+        return d
+
+    @property
+    def exports(self) -> list[Artifact]:
+        return self.artifacts.exports
+
+    @property
+    def serves(self) -> bool:
+        """Some planned check uses a served path."""
+        return self.settings.serves and any(c in self.settings.checks
+                                            for c in ("parity", "golden", "latency", "concurrency"))
+
+    # ------------------------------------------------------------------ planning and running
+    def plan(self) -> list[PlannedCheck]:
+        """Every check, in a stable order (computed once; reads the lock, writes nothing, runs no model)."""
+        if self._planned is None:
+            self._planned = build_plan(self.artifacts, self.settings, self._read_lock_quietly())
+        return list(self._planned)
+
+    def run(self, planned: PlannedCheck, fixture_value: Any = None, *,
+            result: CheckResult | None = None) -> CheckResult:
+        """Run one planned check; a finding is raised, the figures are in the returned (or given) result."""
+        result = result if result is not None else self.new_result(planned)
+        sig = None
+        if planned.signature is not None and planned.export:
+            try:
+                sig = self.artifacts.by_collector(planned.export).inspect().signature(planned.signature)
+            except SavedModelError:
+                if planned.check != "golden":
+                    raise
+        export = self.artifacts.by_collector(planned.export) if planned.export else None
+        ctx = CheckContext(planned, result=result, signature=sig, settings=self.settings, session=self,
+                           fixture_value=fixture_value, label=export.label if export else planned.model)
+        run_check(ctx)
+        return result
+
+    @staticmethod
+    def new_result(planned: PlannedCheck, nodeid: str | None = None) -> CheckResult:
+        return CheckResult(check=planned.check, item=planned.name, nodeid=nodeid or planned.nodeid,
+                           model=planned.model, version=planned.version, signature=planned.signature or "",
+                           pair=planned.pair or "", samples=[] if planned.check == "parity" else None)
+
+    # ------------------------------------------------------------------ runners
+    def side_signature(self, side: Side) -> SignatureSpec:
+        return self.artifacts.by_collector(side.export).inspect().signature(side.signature)
+
+    def target(self, side: Side, fixture_value: Any = None) -> Target:
+        p = provider(side.path)
+        export = self.artifacts.by_collector(side.export) if side.export else None
+        target = Target(self.side_signature(side), ref=export.ref if export else None,
+                        artifact=Path(side.artifact) if side.artifact else None, value=fixture_value,
+                        fixture=str(self.settings.path_value(p.fixture_option) or "") if p.fixture_option else "",
+                        method=side.method, name=side.name)
+        if p.needs == "server":
+            assert export is not None
+            from dataclasses import replace
+
+            target = replace(target, server=self.server(), model_name=export.server_name,
+                             version=export.version if export.version is not None else 1)
+        return target
+
+    def new_runner(self, side: Side, fixture_value: Any = None) -> Runner:
+        """A new runner for ``side`` (its own connection for served paths); the caller closes it."""
+        runner = provider(side.path).open(self.target(side, fixture_value))
+        if side.export and provider(side.path).needs == "export":
+            self._loaded.add(self.artifacts.by_collector(side.export).ref)
+        return runner
+
+    def runner(self, side: Side, fixture_value: Any = None) -> Runner:
+        """The session's runner for ``side``, made once (paths fed by a user fixture: made for each check)."""
+        if provider(side.path).needs == "fixture":
+            return self.new_runner(side, fixture_value)
+        if side not in self._runners:
+            self._runners[side] = self.new_runner(side)
+        return self._runners[side]
+
+    def generation_signature(self, side: Side) -> SignatureSpec:
+        """The signature of ``side`` with unknown-rank inputs made concrete (probed once on its raw path)."""
+        from pytest_savedmodel.checks import concretize, probe_shapes
+
+        sig = self.side_signature(side)
+        key = (side.export, sig.key)
+        if key not in self._shapes:
+            shapes: dict[str, tuple[int | None, ...]] = {}
+            if sig.parse_spec is not None:
+                shapes[sig.parse_spec.input_alias] = (None,)
+            if any(t.shape is None and a not in shapes for a, t in sig.inputs.items()):
+                probe = Side("raw", side.export, sig.key)
+                shapes.update(probe_shapes(self.runner(probe)))
+            self._shapes[key] = shapes
+        return concretize(sig, self._shapes[key])
+
+    def load_export(self, collector: str) -> None:
+        """The load check of an export: inspect it, load it as TF Serving does, and find a callable signature."""
+        from pytest_savedmodel.runners._session import load_session
+
+        export = self.artifacts.by_collector(collector)
+        spec = export.inspect()
+        assert export.ref is not None
+        load_session(export.ref)
+        self._loaded.add(export.ref)
+        if not spec.callable_signatures:
+            raise UsageError(f"{export.label} has no callable signature (only {sorted(spec.signatures)})")
+
+    # ------------------------------------------------------------------ generated inputs
+    def prove(self, body: Any, strategy: Any, *, result: CheckResult, digest: str) -> None:
+        from pytest_savedmodel.checks import run_property
+
+        if self.hypothesis_home is None:
+            self.hypothesis_home = self._tempdir("savedmodel-hypothesis-")
+        try:
+            run_property(body, strategy, database=self.database, home=self.hypothesis_home, seed=self.settings.seed,
+                         stats=result, digest=digest, max_examples=self.settings.examples)
+        except ParityMismatch as exc:
+            self._save_counterexample(exc, result)
+            raise
+
+    def _save_counterexample(self, exc: ParityMismatch, result: CheckResult) -> None:
+        """Save the shrunk inputs as .npz and add the reproduce block to the failure."""
+        from pytest_savedmodel.counterexample import file_name, reproduce_block, save_features
+
+        features = exc.fields.get("features")
+        if not features:
+            return
+        if self.counterexample_dir is None:
+            self.counterexample_dir = Path(tempfile.mkdtemp(prefix="savedmodel-counterexamples-"))
+        path = Path(self.counterexample_dir) / file_name(result.nodeid)
+        try:
+            save_features(path, features)
+        except OSError as err:
+            exc.add_note(f"(could not save the shrunk inputs to {path}: {err.strerror or err})")
+            return
+        runners = tuple(r for r in (exc.fields.get("left_runner"), exc.fields.get("right_runner")) if r is not None)
+        exc.add_note(reproduce_block(path, features, runners, exc.fields.get("left_features")))
+        result.counterexample = str(path)
+
+    # ------------------------------------------------------------------ served paths
+    def server(self) -> Any:
+        """The session's TF Serving, started on first use (one start attempt; its error is kept)."""
+        if self._server_error is not None:
+            raise self._server_error
+        if self._server is None:
+            from pytest_savedmodel.serving.launcher import ModelServer, ServedModel
+
+            models = [ServedModel(e.server_name, e.ref.path, e.ref.version if e.ref.version is not None else 1)
+                      for e in self.artifacts.all() if e.ref is not None and e.error is None]
+            try:
+                server = ModelServer.create(self.settings.server, models=models,
+                                            log_dir=Path(self._tempdir("savedmodel-server-")),
+                                            startup_timeout=self.settings.server_timeout,
+                                            tags=tuple(sorted(self.settings.tags)))
+                self._server = server.start()
+            except BaseException as exc:
+                self._server_error = exc
+                raise
+        return self._server
+
+    @property
+    def started_server(self) -> Any:
+        """The server if one was started (None otherwise)."""
+        return self._server
+
+    def server_gone(self, exc: RunnerError) -> RunnerError:
+        """A served call failed: if the server died, say so with its exit status and log tail."""
+        server = self._server
+        if server is None or server.alive():
+            return exc
+        code = server.process.returncode if server.process is not None else None
+        return RunnerError(f"{exc}\n{server.describe()} is no longer running (exit status {code}).\n"
+                           f"--- server log (last lines) ---\n{server.log_tail(20)}", runner=exc.runner,
+                           signature=exc.signature)
+
+    def baseline_side(self, planned: PlannedCheck) -> Side | None:
+        """For a latency item: the same served path on the model's baseline, if it has the same signature."""
+        export = self.artifacts.by_collector(planned.export)
+        base = self.artifacts.baselines.get(export.model) if export.role == "savedmodel" else None
+        if base is None or base.error is not None:
+            return None
+        try:
+            base_sig = base.inspect().signatures.get(planned.signature or "")
+            sig = export.inspect().signature(planned.signature or "")
+        except SavedModelError:
+            return None
+        if base_sig is None or set(base_sig.inputs) != set(sig.inputs) or planned.right is None:
+            return None
+        return Side(planned.right.path, base.collector, base_sig.key)

@@ -1,0 +1,291 @@
+"""Options, ini keys and the frozen :class:`Settings` they resolve to. No pytest import.
+
+Every command-line option starts ``--savedmodel`` and has an ini key of the
+same name with dashes as underscores (``--savedmodel-rtol`` / ``savedmodel_rtol``).
+The command line wins over the ini file. Relative paths from the command line
+are resolved against the invocation directory, from the ini file against the
+directory of the ini file (pytest's rootdir). The prediction paths' own options
+come from their registry lines (:mod:`pytest_savedmodel.runners.registry`); the
+check names from the catalogue (:mod:`pytest_savedmodel.catalogue`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_savedmodel.catalogue import CHECKS
+from pytest_savedmodel.drift import validate_rules
+from pytest_savedmodel.errors import UsageError
+from pytest_savedmodel.locate import parse_model_arg
+from pytest_savedmodel.options import Option
+from pytest_savedmodel.reportfiles import check_report_path
+from pytest_savedmodel.runners.registry import path_options
+
+__all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "Settings"]
+
+_CORE = [
+    Option("--savedmodel", "SavedModel to gate: a SavedModel dir, or a base dir with numeric version subdirs "
+           "(TF Serving / Estimator layout). NAME=DIR names it. Repeatable.", metavar="[NAME=]DIR", multiple=True),
+    Option("--savedmodel-contract", "the contract lock file (default: savedmodel.lock.json in the rootdir).",
+           "savedmodel.lock.json", metavar="FILE"),
+    Option("--savedmodel-update-contract", "write or refresh the contract lock from the models (never written "
+           "otherwise).", metavar="", kind="flag"),
+    Option("--savedmodel-allow", "allow one drift rule (e.g. INPUT_DTYPE_CHANGED) so that change passes. Repeatable.",
+           metavar="RULE", multiple=True),
+    Option("--savedmodel-forbid-ops", "comma-separated TF ops the graph must not use (e.g. ReadFile,WriteFile).",
+           "", metavar="OP[,OP]"),
+    Option("--savedmodel-baseline", "the model now in production for model NAME (default: the first "
+           "--savedmodel): contract compatibility and prediction deltas. Repeatable.", metavar="[NAME=]DIR",
+           multiple=True),
+    Option("--savedmodel-version", "version directory to use under a base dir (default: the highest).",
+           metavar="N", kind="int"),
+    Option("--savedmodel-tags", "MetaGraph tag-set to load, comma-separated (default: serve).", "serve",
+           metavar="TAG[,TAG]"),
+    Option("--savedmodel-signature", "only check these signatures (default: every callable one). Repeatable.",
+           metavar="KEY", multiple=True),
+    Option("--savedmodel-checks", f"comma-separated checks to collect (default: all of {','.join(CHECKS)}).",
+           ",".join(CHECKS), metavar="LIST"),
+    Option("--savedmodel-examples", "generated examples per check (default: the Hypothesis profile's "
+           "max_examples).", metavar="N", kind="int"),
+    Option("--savedmodel-max-batch", "largest generated batch (default: 4).", 4, metavar="N", kind="int"),
+    Option("--savedmodel-rtol", "relative tolerance for float outputs (default: 1e-4).", 1e-4, metavar="X",
+           kind="float"),
+    Option("--savedmodel-atol", "absolute tolerance for float outputs (default: 1e-5).", 1e-5, metavar="X",
+           kind="float"),
+    Option("--savedmodel-counterexamples", "directory for the .npz files of shrunk inputs that failed a parity "
+           "check (default: inside pytest's cache, .pytest_cache/d/savedmodel-counterexamples).", metavar="DIR"),
+    Option("--savedmodel-seed", "seed of the generated checks (default: --hypothesis-seed, else a random one, "
+           "printed in the header so a run can be replayed).", metavar="N", kind="int"),
+    Option("--savedmodel-schema", "a TensorFlow Metadata schema (schema.pbtxt as TFDV writes it): generated values "
+           "stay in its int/float/string domains, presence and value counts.", metavar="FILE"),
+    Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
+           "number, a JSON list or a string). Repeatable.", metavar="KEY=VALUE", multiple=True),
+    Option("--savedmodel-server", "TF Serving for the served paths: auto, emulator, binary[:PATH], docker[:IMAGE], "
+           "url:GRPC_TARGET,REST_URL or none (default: auto).", "auto", metavar="MODE"),
+    Option("--savedmodel-report", "write a report; the suffix picks the format: .json (for CI), .html (with "
+           "deviation plots) or .md. Repeatable.", metavar="FILE", multiple=True),
+    Option("--savedmodel-latency-requests", "warm requests per served path for the latency check (default: 50).",
+           50, metavar="N", kind="int"),
+    Option("--savedmodel-max-p99-ms", "latency budget: a served path whose warm p99 is over it fails (default: "
+           "none).", metavar="MS", kind="float"),
+    Option("--savedmodel-latency-regression", "with --savedmodel-baseline: fail when the candidate's warm p99 is "
+           "over this many times the baseline's on the same server (default: 1.5).", 1.5, metavar="X",
+           kind="float"),
+    Option("--savedmodel-concurrency", "client threads for the concurrency check (default: 8).", 8, metavar="N",
+           kind="int"),
+    Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
+           "(default: 60).", 60.0, metavar="S", kind="float"),
+]
+
+#: Every option: ``--savedmodel``, then the paths' options (registry order), then the rest.
+OPTIONS = [_CORE[0], *path_options(), *_CORE[1:]]
+
+
+@dataclass(frozen=True)
+class ModelArg:
+    """A ``[NAME=]DIR`` argument with the directory relative paths are resolved against."""
+
+    name: str | None
+    path: str
+    root: Path
+
+
+def _value(config: Any, opt: Option) -> tuple[Any, bool]:
+    """The option's value and whether it came from the command line."""
+    cli = config.getoption(opt.dest, default=None)
+    if cli not in (None, [], ()):
+        return cli, True
+    try:
+        ini = config.getini(opt.ini)
+    except ValueError:
+        ini = None
+    if ini not in (None, [], "", ()):
+        return ini, False
+    return opt.default, False
+
+
+def _convert(opt: Option, value: Any) -> Any:
+    if opt.kind == "flag":
+        return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+    if value is None or opt.kind in ("str", "fixture"):
+        return value
+    try:
+        return int(value) if opt.kind == "int" else float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{opt.flag}={value!r}: expected {'an integer' if opt.kind == 'int' else 'a number'} "
+                         f"(ini key {opt.ini})") from None
+
+
+def _training_default(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--savedmodel-training-default={text!r}: expected KEY=VALUE, e.g. PetalWidth=0.0")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def _identifier(flag: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    if not value.isidentifier():
+        raise UsageError(f"{flag}={value!r}: give the name of a fixture (a Python identifier), e.g. "
+                         f"{flag}=training_model")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the plugin was told, resolved once per session."""
+
+    models: tuple[ModelArg, ...] = ()
+    version: int | None = None
+    tags: frozenset[str] = frozenset({"serve"})
+    signatures: tuple[str, ...] = ()
+    checks: frozenset[str] = frozenset(CHECKS)
+    examples: int | None = None
+    max_batch: int = 4
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    training_defaults: dict[str, Any] = field(default_factory=dict)
+    server: str = "auto"
+    server_timeout: float = 60.0
+    reports: tuple[Path, ...] = ()
+    contract: Path | None = None
+    update_contract: bool = False
+    allow: frozenset[str] = frozenset()
+    forbid_ops: tuple[str, ...] = ()
+    baselines: tuple[ModelArg, ...] = ()
+    schema: Path | None = None
+    seed: int | None = None
+    counterexamples: Path | None = None
+    latency_requests: int = 50
+    max_p99_ms: float | None = None
+    latency_regression: float = 1.5
+    concurrency: int = 8
+    #: the values of the paths' own options (registry lines), by setting name: ``parsing``, ``checkpoint``...
+    paths: dict[str, Any] = field(default_factory=dict)
+
+    def path_value(self, key: str) -> Any:
+        """The value of a path's option (``()`` for repeatable ``[NAME=]PATH`` options, else None/False)."""
+        return self.paths.get(key)
+
+    @property
+    def parsing(self) -> tuple[ModelArg, ...]:
+        return tuple(self.paths.get("parsing", ()))
+
+    @property
+    def checkpoints(self) -> tuple[ModelArg, ...]:
+        return tuple(self.paths.get("checkpoint", ()))
+
+    @property
+    def frozen(self) -> tuple[ModelArg, ...]:
+        return tuple(self.paths.get("frozen", ()))
+
+    @property
+    def freeze(self) -> bool:
+        return bool(self.paths.get("freeze"))
+
+    @property
+    def reference(self) -> str | None:
+        value = self.paths.get("reference")
+        return str(value) if value else None
+
+    @property
+    def checkpoint_model(self) -> str | None:
+        value = self.paths.get("checkpoint_model")
+        return str(value) if value else None
+
+    @property
+    def serves(self) -> bool:
+        """Served paths are on (``--savedmodel-server`` is not ``none``)."""
+        return self.server.strip().lower() != "none"
+
+    @property
+    def active(self) -> bool:
+        """True when the user asked for the auto suite (some --savedmodel given)."""
+        return bool(self.models or self.parsing)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Settings:
+        """Resolve options and ini keys of a ``pytest.Config`` (duck-typed)."""
+        values: dict[str, Any] = {}
+        roots: dict[str, Path] = {}
+        for opt in OPTIONS:
+            value, from_cli = _value(config, opt)
+            roots[opt.dest] = Path(config.invocation_params.dir) if from_cli else Path(config.rootpath)
+            if opt.multiple:
+                items = value or []
+                if isinstance(items, str):
+                    items = [items]
+                values[opt.dest] = [str(i).strip() for i in items if str(i).strip()]
+            else:
+                values[opt.dest] = _convert(opt, value)
+
+        def model_args(dest: str) -> tuple[ModelArg, ...]:
+            out = []
+            for text in values[dest]:
+                name, path = parse_model_arg(text)
+                out.append(ModelArg(name, path, roots[dest]))
+            return tuple(out)
+
+        paths: dict[str, Any] = {}
+        for opt in path_options():
+            if opt.kind == "models":
+                paths[opt.key] = model_args(opt.dest)
+            elif opt.kind == "fixture":
+                paths[opt.key] = _identifier(opt.flag, values[opt.dest])
+            else:
+                paths[opt.key] = values[opt.dest]
+        checks = frozenset(c.strip() for c in str(values["savedmodel_checks"]).split(",") if c.strip())
+        unknown = sorted(checks - set(CHECKS))
+        if unknown:
+            raise UsageError(f"--savedmodel-checks: unknown check(s) {unknown}; known checks: {', '.join(CHECKS)}")
+        tags = frozenset(t.strip() for t in str(values["savedmodel_tags"]).split(",") if t.strip())
+        for dest, low in (("savedmodel_max_batch", 1), ("savedmodel_examples", 1), ("savedmodel_latency_requests", 2),
+                          ("savedmodel_concurrency", 1), ("savedmodel_latency_regression", 1)):
+            if values[dest] is not None and values[dest] < low:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: must be at least {low}")
+        for dest, high in (("savedmodel_latency_requests", 100_000), ("savedmodel_concurrency", 64)):
+            if values[dest] > high:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: at most {high} (the checks are bounded)")
+        if values["savedmodel_max_p99_ms"] is not None and values["savedmodel_max_p99_ms"] <= 0:
+            raise UsageError(f"--savedmodel-max-p99-ms={values['savedmodel_max_p99_ms']}: must be a positive number "
+                             f"of milliseconds")
+        for dest in ("savedmodel_rtol", "savedmodel_atol"):
+            if values[dest] < 0:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: a tolerance cannot be negative")
+        return cls(
+            models=model_args("savedmodel"),
+            version=values["savedmodel_version"],
+            tags=tags or frozenset({"serve"}),
+            signatures=tuple(values["savedmodel_signature"]),
+            checks=checks,
+            examples=values["savedmodel_examples"],
+            max_batch=values["savedmodel_max_batch"],
+            rtol=values["savedmodel_rtol"],
+            atol=values["savedmodel_atol"],
+            training_defaults=dict(_training_default(t) for t in values["savedmodel_training_default"]),
+            server=str(values["savedmodel_server"]),
+            contract=roots["savedmodel_contract"] / str(values["savedmodel_contract"]),
+            update_contract=bool(values["savedmodel_update_contract"]),
+            allow=validate_rules(values["savedmodel_allow"]),
+            forbid_ops=tuple(o.strip() for o in str(values["savedmodel_forbid_ops"] or "").split(",") if o.strip()),
+            baselines=model_args("savedmodel_baseline"),
+            reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
+            server_timeout=values["savedmodel_server_timeout"],
+            schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
+            seed=values["savedmodel_seed"],
+            counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]
+                             if values["savedmodel_counterexamples"] else None),
+            latency_requests=values["savedmodel_latency_requests"],
+            max_p99_ms=values["savedmodel_max_p99_ms"],
+            latency_regression=values["savedmodel_latency_regression"],
+            concurrency=values["savedmodel_concurrency"],
+            paths=paths,
+        )
