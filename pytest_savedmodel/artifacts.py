@@ -88,7 +88,7 @@ class Artifacts:
             self.exports.append(self._locate(arg, "parsing", owner))
         self.baselines: dict[str, Artifact] = {}
         for arg in settings.baselines:
-            owner = self.owner(arg, "--savedmodel-baseline")
+            owner = self.owner(arg, "--savedmodel-baseline", show_name=False)
             if owner in self.baselines:
                 raise UsageError(f"--savedmodel-baseline: model {owner!r} has two baselines; give one per model")
             base = self._locate(arg, "baseline", owner)
@@ -121,12 +121,12 @@ class Artifacts:
     def by_collector(self, collector: str) -> Artifact:
         return next(e for e in self.all() if e.collector == collector)
 
-    def owner(self, arg: ModelArg, flag: str) -> str:
+    def owner(self, arg: ModelArg, flag: str, *, show_name: bool = True) -> str:
         """The model an artifact option belongs to: its NAME=, else the first --savedmodel (usage error if none)."""
         names = [e.model for e in self.anchors()]
         owner = arg.name or (names[0] if names else None)
         if owner not in names:
-            given = f"{flag}={arg.name + '=' if arg.name else ''}{arg.path}"
+            given = f"{flag}={arg.name + '=' if arg.name and show_name else ''}{arg.path}"
             raise UsageError(f"{given}: " + (f"no --savedmodel named {owner!r}; models: {', '.join(names)}" if names
                                              else "give the SavedModel it should agree with, with --savedmodel=DIR"))
         return owner

@@ -95,7 +95,7 @@ class _Planner:
                     if self.want(check):
                         for p in served:
                             yield PlannedCheck(col, (key, f"{check}[{p.name}]"), check, **sinfo, pair=p.name,
-                                               right=Side(p.name, col, key), kind=p.name)
+                                               right=_side(p, col, key), kind=p.name)
             if not self.want("parity"):
                 continue
             for p in self.providers:
@@ -105,12 +105,12 @@ class _Planner:
                 if p.accepts(sig) is None:
                     pair = f"{me.word}~{p.name}"
                     yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity", **sinfo, pair=pair, left=me,
-                                       right=Side(p.name, col, key), draw=me)
+                                       right=_side(p, col, key), draw=me)
                 method = example_method(sig)
                 if method is not None and method in p.methods:
                     pair = f"parsing~{p.name}-{method}"
                     yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity", **sinfo, pair=pair, feed="examples",
-                                       left=Side("parsing", col, key), right=Side(p.name, col, key, method=method))
+                                       left=Side("parsing", col, key), right=_side(p, col, key, method=method))
         if e.role != "savedmodel":
             yield from self.twin_pairs(e, spec)
 
@@ -150,11 +150,11 @@ class _Planner:
             if p.load_item and not fixture and self.want("load"):
                 first = sigs[0].key if sigs else ""
                 yield PlannedCheck(col, ("load",), "load", model=base["model"], export=anchor.collector,
-                                   right=Side(p.name, anchor.collector, first, artifact))
+                                   right=_side(p, anchor.collector, first, artifact))
             if spec is None or not self.want("parity"):
                 continue
             for sig in sigs:
-                mine = Side(p.name, anchor.collector, sig.key, artifact)
+                mine = _side(p, anchor.collector, sig.key, artifact)
                 raw = Side("raw", anchor.collector, sig.key)
                 if not p.leads:
                     pair = f"raw~{p.name}"
@@ -215,7 +215,7 @@ class _Planner:
                 continue
             args = self.artifacts_of(p, anchor.model)[:1]
             for arg in args:
-                sides.append(Side(p.name, col, key, str(arg.root / arg.path) if arg is not None else None))
+                sides.append(_side(p, col, key, str(arg.root / arg.path) if arg is not None else None))
         return sides
 
     def baseline(self, model: str, base: Artifact) -> Iterator[PlannedCheck]:
@@ -236,6 +236,12 @@ class _Planner:
             yield PlannedCheck(col, (sig.key, "parity[baseline~raw]"), "parity", **info, signature=sig.key,
                                pair="baseline~raw", left=Side("raw", base.collector, sig.key, name="baseline"),
                                right=Side("raw", anchor.collector, sig.key))
+
+
+def _side(p: Provider, export: str, signature: str, artifact: str | None = None, method: str = "predict") -> Side:
+    """Provider ``p`` on ``signature`` of ``export``: its registry key opens it, its name shows in ids."""
+    key = p.key or p.name
+    return Side(key, export, signature, artifact, method, name=p.name if p.name != key else None)
 
 
 def _batches(sig: SignatureSpec) -> bool:

@@ -82,8 +82,7 @@ class Session(LockedContract):
             r.close()
         self._runners.clear()
         if self._server is not None:
-            self._server.stop()
-            self._server = None
+            self._server.stop()  # kept: the summary still names the server that answered
         from pytest_savedmodel.runners import _session
 
         _session.close_models(self._loaded)

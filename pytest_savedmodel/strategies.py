@@ -346,9 +346,9 @@ def tf_examples(
     schema: Schema | None = None,
 ) -> st.SearchStrategy[list[bytes]]:
     """Serialized tf.Examples that ``parse_spec`` accepts (see :func:`example_features`)."""
-    from pytest_savedmodel.tfexample import _example_pb2, encode_examples
+    from pytest_savedmodel.tfexample import encode_examples, example_pb2
 
-    _example_pb2()  # import TensorFlow's protos now, not during a draw (Hypothesis forbids touching `random` there)
+    example_pb2()  # import TensorFlow's protos now, not during a draw (Hypothesis forbids touching `random` there)
     sizes = _batch_strategy(batch_size)
     features = example_features(parse_spec, batch_size=sizes, ranges=ranges, omit_optional=omit_optional,
                                 allow_nan=allow_nan, schema=schema)

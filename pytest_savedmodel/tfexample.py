@@ -19,10 +19,10 @@ import numpy as np
 from pytest_savedmodel.errors import InvalidArgument
 from pytest_savedmodel.spec import FeatureSpec, ParseSpec
 
-__all__ = ["decode_example", "encode_examples", "example_proto"]
+__all__ = ["decode_example", "encode_examples", "example_pb2", "example_proto"]
 
 
-def _example_pb2() -> Any:
+def example_pb2() -> Any:
     from pytest_savedmodel._lazy import import_tf
 
     import_tf()
@@ -74,7 +74,7 @@ def _batch_size(features: Mapping[str, Any], batch_size: int | None) -> int:
 
 def example_proto(row: Mapping[str, Any], parse_spec: ParseSpec | None = None) -> Any:
     """One ``tf.train.Example`` proto from one row ``{feature: value(s)}``."""
-    pb = _example_pb2()
+    pb = example_pb2()
     ex = pb.Example()
     specs = {f.key: f for f in parse_spec.features} if parse_spec else {}
     for key, value in sorted(row.items()):
@@ -122,7 +122,7 @@ def encode_examples(
 
 def decode_example(data: bytes) -> dict[str, np.ndarray]:
     """A serialized tf.Example back to ``{key: values}`` (float32, int64 or object bytes arrays)."""
-    pb = _example_pb2()
+    pb = example_pb2()
     ex = pb.Example.FromString(data)
     out: dict[str, np.ndarray] = {}
     for key, feat in ex.features.feature.items():

@@ -238,3 +238,23 @@ def example_kinds(base: Path) -> Path:
         return {"examples": serialized}, {"y": tf.identity(y, name="y")}
 
     return build(base, g)
+
+
+def loader_skew_local_variable(base: Path) -> Path:
+    """A TF1 export, no main op, whose local variable ``c`` is checkpointed as 5 but initialised to 1: TF Serving's
+    session loader restores 5 and runs no initialiser; ``tf.saved_model.load`` (load_v1_in_v2) runs the default
+    local initialiser after restoring, so a TF2 notebook computes with 1. y = x * c."""
+    tf = _tf()
+    v1 = tf.compat.v1
+    export = base / "1"
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.placeholder(tf.float32, [None], name="x")
+        c = v1.get_variable("c", initializer=1.0,
+                            collections=[v1.GraphKeys.GLOBAL_VARIABLES, v1.GraphKeys.LOCAL_VARIABLES])
+        sess.run(c.initializer)
+        sess.run(c.assign(5.0))
+        builder = v1.saved_model.Builder(str(export))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": tf.identity(x * c, name="y")})})
+        builder.save()
+    return base

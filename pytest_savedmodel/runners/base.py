@@ -167,3 +167,4 @@ class Provider:
     applies: Callable[[ModelSpec], str | None] = _always
     accepts: Callable[[SignatureSpec], str | None] = _always
     enabled: Callable[[Any], bool] = lambda settings: True
+    key: str = ""  # its registry name (set by the registry; ``object-checkpoint`` is named ``checkpoint`` in ids)

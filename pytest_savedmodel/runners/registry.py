@@ -9,6 +9,7 @@ list every option without importing numpy or TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -82,6 +83,8 @@ def provider(name: str) -> Provider:
     if entry is None:
         raise UsageError(f"unknown prediction path {name!r}; paths: {', '.join(names())}")
     found: Provider = importlib.import_module(entry.module).PROVIDER
+    if found.key != name:
+        found = dataclasses.replace(found, key=name)
     return found
 
 

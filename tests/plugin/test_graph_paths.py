@@ -239,8 +239,9 @@ def test_tf2_object_checkpoint_restored_into_the_users_model(pytester: pytest.Py
     # golden examples are replayed on the paths that need no fixture; the object checkpoint is not one of them
     result = pytester.runpytest(*args[:-2], f"--savedmodel-checkpoint={paths['checkpoint']}",
                                 "--savedmodel-update-contract", "--savedmodel-checks=contract,golden")
-    result.assert_outcomes(passed=3)  # load, contract, golden[raw]: no parity item when parity is not asked for
-    result.stdout.fnmatch_lines(["*affine*serving_default*golden[[]raw[]]*ok*"])
+    result.assert_outcomes(passed=4)  # load, contract, golden[raw], golden[eager] (a TF2 export): no parity item
+    result.stdout.fnmatch_lines(["*affine*serving_default*golden[[]raw[]]*ok*",
+                                 "*affine*serving_default*golden[[]eager[]]*ok*"])
     assert "golden[checkpoint]" not in result.stdout.str()
     # without the fixture option a TF2 checkpoint is read as TF1 and the error says what to do
     result = pytester.runpytest(*ARGS, f"--savedmodel=affine={paths['savedmodel']}",
