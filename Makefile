@@ -19,7 +19,7 @@ iris: $(STAMP)
 	$(VENV)/bin/python -m pytest examples/iris -p no:cacheprovider \
 		--savedmodel=iris=$(EXPORT)/raw --savedmodel-parsing=iris=$(EXPORT)/parsing \
 		--savedmodel-checkpoint=iris=$(EXPORT)/checkpoint/model.ckpt --savedmodel-frozen=iris=$(EXPORT)/frozen/frozen.pb \
-		--savedmodel-freeze --savedmodel-reference=iris_training_model
+		--savedmodel-freeze --savedmodel-eager --savedmodel-reference=iris_training_model
 
 ## Run the test suite (what CI runs).
 test: $(STAMP)
