@@ -16,7 +16,7 @@ import numpy as np
 from pytest_savedmodel.compare import Tolerance, compare_outputs, format_mismatch, row_of
 from pytest_savedmodel.errors import ContractViolation, ModelCheckFailure, ParityMismatch, RunnerError
 from pytest_savedmodel.results import CheckResult
-from pytest_savedmodel.runners.base import Runner
+from pytest_savedmodel.runners.base import Runner, batches
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec, TensorSpec, format_shape
 
 __all__ = [
@@ -227,16 +227,8 @@ def check_finite(model: str, sig: SignatureSpec, outputs: Outputs, features: Fea
         )
 
 
-def _batched(sig: SignatureSpec) -> bool:
-    return bool(sig.inputs) and all(
-        t.shape is not None and len(t.shape) >= 1 and t.shape[0] is None for t in sig.inputs.values()
-    )
-
-
-def supports_batching(sig: SignatureSpec) -> bool:
-    """True when every input and output has a leading unknown (batch) dimension."""
-    outs = all(t.shape is None or (len(t.shape) >= 1 and t.shape[0] is None) for t in sig.outputs.values())
-    return _batched(sig) and outs
+#: True when every input and output has a leading unknown (batch) dimension (stated once, in runners.base).
+supports_batching = batches
 
 
 def _take(features: Features, rows: list[int]) -> Features:

@@ -14,10 +14,10 @@ from typing import Any
 from pytest_savedmodel.artifacts import Artifact, Artifacts
 from pytest_savedmodel.errors import SavedModelError
 from pytest_savedmodel.planned import PlannedCheck, Side
-from pytest_savedmodel.runners.base import Provider, example_method, sendable_inputs
+from pytest_savedmodel.runners.base import Provider, batches, example_method, sendable_inputs
 from pytest_savedmodel.runners.registry import path_options, providers
 from pytest_savedmodel.settings import ModelArg, Settings
-from pytest_savedmodel.spec import ModelSpec, SignatureSpec
+from pytest_savedmodel.spec import ModelSpec
 
 __all__ = ["PlannedCheck", "Side", "build_plan", "check_owners"]
 
@@ -87,7 +87,7 @@ class _Planner:
             sinfo: dict[str, Any] = {**info, "signature": sig.key}
             me = Side("raw", col, key, name=None if e.role == "savedmodel" else e.role)
             for check in ("signature", "outputs", "finite", "determinism", "batch"):
-                if self.want(check) and (check != "batch" or _batches(sig)):
+                if self.want(check) and (check != "batch" or batches(sig)):
                     yield PlannedCheck(col, (key, check), check, **sinfo, right=me)
             served = [p for p in self.providers if p.needs == "server" and self.on(p)]
             if sig.inputs and sendable_inputs(sig) is None:
@@ -242,13 +242,6 @@ def _side(p: Provider, export: str, signature: str, artifact: str | None = None,
     """Provider ``p`` on ``signature`` of ``export``: its registry key opens it, its name shows in ids."""
     key = p.key or p.name
     return Side(key, export, signature, artifact, method, name=p.name if p.name != key else None)
-
-
-def _batches(sig: SignatureSpec) -> bool:
-    """Every input and output has a leading unknown (batch) dimension."""
-    ins = bool(sig.inputs) and all(t.shape is not None and len(t.shape) >= 1 and t.shape[0] is None
-                                    for t in sig.inputs.values())
-    return ins and all(t.shape is None or (len(t.shape) >= 1 and t.shape[0] is None) for t in sig.outputs.values())
 
 
 def build_plan(artifacts: Artifacts, settings: Settings, locked: dict[str, Any] | None = None) -> list[PlannedCheck]:

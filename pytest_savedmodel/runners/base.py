@@ -17,7 +17,7 @@ from typing import Any
 
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, Outputs, SignatureSpec
 
-__all__ = ["Provider", "Runner", "Target", "dense_inputs", "example_method", "sendable_inputs"]
+__all__ = ["Provider", "Runner", "Target", "batches", "dense_inputs", "example_method", "sendable_inputs"]
 
 
 class Runner(abc.ABC):
@@ -81,6 +81,13 @@ def dense_inputs(sig: SignatureSpec) -> str | None:
         return "it has no inputs"
     sparse = sorted(a for a, t in sig.inputs.items() if t.encoding != "dense")
     return f"inputs {sparse} are not dense tensors" if sparse else None
+
+
+def batches(sig: SignatureSpec) -> bool:
+    """Every input and output has a leading unknown (batch) dimension: rows can be stacked and split."""
+    ins = bool(sig.inputs) and all(t.shape is not None and len(t.shape) >= 1 and t.shape[0] is None
+                                    for t in sig.inputs.values())
+    return ins and all(t.shape is None or (len(t.shape) >= 1 and t.shape[0] is None) for t in sig.outputs.values())
 
 
 def sendable_inputs(sig: SignatureSpec) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel.errors import RunnerError, UsageError
-from pytest_savedmodel.runners.base import Provider, Runner, Target, sendable_inputs
+from pytest_savedmodel.runners.base import Provider, Runner, Target, batches, sendable_inputs
 from pytest_savedmodel.spec import DType, Features, Outputs, ParseSpec, SignatureSpec
 
 __all__ = ["PROVIDER", "RestRunner", "to_json_value"]
@@ -256,15 +256,7 @@ class RestRunner(Runner):
 def _open(target: Target) -> RestRunner:
     return RestRunner(target.signature, base_url=target.server.rest_url, model_name=target.model_name,
                       version=target.version, method=target.method,
-                      format="row" if _batches(target.signature) else "columnar")
-
-
-def _batches(sig: SignatureSpec) -> bool:
-    """Every input and output has a leading batch dimension: the row format applies."""
-    ins = bool(sig.inputs) and all(t.shape is not None and len(t.shape) >= 1 and t.shape[0] is None
-                                    for t in sig.inputs.values())
-    outs = all(t.shape is None or (len(t.shape) >= 1 and t.shape[0] is None) for t in sig.outputs.values())
-    return ins and outs
+                      format="row" if batches(target.signature) else "columnar")
 
 
 def _accepts(sig: SignatureSpec) -> str | None:

@@ -10,10 +10,16 @@ NO_MODEL_RUNS = """
 import pytest_savedmodel.runners._session as S
 import pytest_savedmodel.runners.raw as R
 
+ORIGINAL = S.load_session
+
 def refuse(ref):
     raise RuntimeError("a model was loaded to run")
 
-S.load_session = R.load_session = refuse
+def pytest_configure(config):
+    S.load_session = R.load_session = refuse
+
+def pytest_unconfigure(config):  # pytester runs in this process: leave the modules as they were
+    S.load_session = R.load_session = ORIGINAL
 """
 
 
