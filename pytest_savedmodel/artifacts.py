@@ -7,7 +7,6 @@ protobuf classes). Neither loads variables nor runs a graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pytest_savedmodel.errors import SavedModelError, UsageError
 from pytest_savedmodel.locate import find_model
@@ -39,11 +38,6 @@ class Artifact:
     @property
     def version(self) -> int | None:
         return self.ref.version if self.ref else None
-
-    @property
-    def path_name(self) -> str:
-        """The word for this export's own path in pair names: ``raw`` for the anchor, else its role."""
-        return "raw" if self.role == "savedmodel" else self.role
 
     @property
     def server_name(self) -> str:
@@ -155,9 +149,3 @@ class Artifacts:
                     and set(raw_sig.outputs) & set(sig.outputs)):
                 return sig
         return None
-
-    def describe(self) -> list[dict[str, Any]]:
-        """Plain rows for the header: collector, path, version, tags or the not-found note."""
-        return [{"collector": e.collector, "path": str(e.ref.path) if e.ref else e.arg.path,
-                 "version": e.version, "tags": sorted(e.ref.tags) if e.ref else [], "found": e.ref is not None}
-                for e in self.exports]

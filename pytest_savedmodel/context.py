@@ -1,6 +1,7 @@
 """What a check runs on: :class:`CheckContext`. The session fills it; unit tests give fake runners.
 
-    ctx = CheckContext(planned, runners={"raw": FakeRunner(sig, f), "grpc": FakeRunner(sig, g)}, signature=sig)
+    ctx = CheckContext(planned, Settings(), runners={"raw": FakeRunner(sig, f), "grpc": FakeRunner(sig, g)},
+                       signature=sig)
     run_check(ctx)            # raises a Finding when the paths disagree; ctx.result holds the figures
 """
 
@@ -26,15 +27,15 @@ __all__ = ["CheckContext"]
 class CheckContext:
     """What a check runs on: its plan, runners by side, the signature, generation and the session (if any).
 
-    The session fills every field; a unit test gives ``runners`` (by side word: ``raw``, ``grpc``...)
-    and ``signature``, and generation, tolerance and Hypothesis' defaults do the rest.
+    The session fills every field; a unit test gives ``settings``, ``runners`` (by side word: ``raw``,
+    ``grpc``...) and ``signature``, and generation and Hypothesis' defaults do the rest.
     """
 
     planned: PlannedCheck
+    settings: Any  # a Settings (the tolerance, batch size, examples and defaults come from it)
     result: CheckResult = field(default_factory=CheckResult)
     signature: SignatureSpec | None = None  # the signature the check is about (``planned.signature``)
     runners: Mapping[str, Runner] = field(default_factory=dict)
-    settings: Any = None
     session: Any = None  # load, contract, golden and served load checks need it
     fixture_value: Any = None
     label: str = ""  # the model as people read it ("iris v1")
@@ -55,15 +56,14 @@ class CheckContext:
     def tolerance(self) -> Tolerance:
         from pytest_savedmodel.compare import Tolerance
 
-        s = self.settings
-        return Tolerance(s.rtol, s.atol) if s is not None else Tolerance()
+        return Tolerance(self.settings.rtol, self.settings.atol)
 
     def strategy(self, sig: SignatureSpec, *, min_batch: int = 1, optional: tuple[str, ...] = ()) -> Any:
         from hypothesis import strategies as st
 
         from pytest_savedmodel.strategies import feature_dicts
 
-        top = max(self.settings.max_batch if self.settings is not None else 4, min_batch)
+        top = max(self.settings.max_batch, min_batch)
         schema = self.session.schema if self.session is not None else None
         return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=schema)
 
@@ -73,7 +73,7 @@ class CheckContext:
         from pytest_savedmodel.strategies import example_features
 
         assert sig.parse_spec is not None
-        top = self.settings.max_batch if self.settings is not None else 4
+        top = self.settings.max_batch
         schema = self.session.schema if self.session is not None else None
         return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=schema)
 
@@ -86,7 +86,7 @@ class CheckContext:
         from pytest_savedmodel.checks import run_property
 
         run_property(body, strategy, digest=digest, stats=self.result,
-                     max_examples=self.settings.examples if self.settings is not None else None)
+                     max_examples=self.settings.examples)
 
     def served(self, exc: RunnerError) -> RunnerError:
         """A served call failed: the session adds the server's state (exit status, log) if it died."""

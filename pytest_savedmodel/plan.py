@@ -82,6 +82,7 @@ class _Planner:
         spec = self.spec(e)
         if spec is None:
             return
+        served = [p for p in self.providers if p.needs == "server" and self.on(p)]
         for sig in self.a.signatures(spec):
             key = sig.key
             sinfo: dict[str, Any] = {**info, "signature": sig.key}
@@ -89,7 +90,6 @@ class _Planner:
             for check in ("signature", "outputs", "finite", "determinism", "batch"):
                 if self.want(check) and (check != "batch" or batches(sig)):
                     yield PlannedCheck(col, (key, check), check, **sinfo, right=me)
-            served = [p for p in self.providers if p.needs == "server" and self.on(p)]
             if sig.inputs and sendable_inputs(sig) is None:
                 for check in ("latency", "concurrency"):
                     if self.want(check):
@@ -144,9 +144,9 @@ class _Planner:
         fixture = self.s.path_value(p.fixture_option) if p.fixture_option else None
         base: dict[str, Any] = {"model": f"{model}:{p.name}", "export": anchor.collector, "fixture": fixture}
         spec = self.spec(anchor)
+        sigs = [s for s in self.a.signatures(spec) if p.accepts(s) is None] if spec is not None else []
         for arg in self.artifacts_of(p, model):
             artifact = str(arg.root / arg.path) if arg is not None else None
-            sigs = [s for s in self.a.signatures(spec) if p.accepts(s) is None] if spec is not None else []
             if p.load_item and not fixture and self.want("load"):
                 first = sigs[0].key if sigs else ""
                 yield PlannedCheck(col, ("load",), "load", model=base["model"], export=anchor.collector,

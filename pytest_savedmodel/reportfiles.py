@@ -70,16 +70,16 @@ def report_data(results: list[tuple[CheckResult, str, str]], *, header: list[str
     def num(x: float) -> float | str:
         return x if math.isfinite(x) else str(x)
 
+    rows = [summary_row(*x) for x in results]
     typed = []
-    for r, outcome, when in results:
-        row = summary_row(r, outcome, when)
+    for (r, _, _), row in zip(results, rows):
         typed.append({"id": r.nodeid, "model": r.model, "version": r.version, "signature": r.signature,
                       "check": r.item, "kind": r.check, "pair": r.pair, "examples": r.examples,
                       "max_abs": num(r.max_abs) if r.worst_output else None,
                       "max_rel": num(r.max_rel) if r.worst_output else None, "worst_output": r.worst_output or None,
                       "note": r.note or None, "figures": r.figures, "verdict": row["verdict"]})
     return ReportData(
-        header=header, rows=[summary_row(*x) for x in results], failures=failures, contract=contract,
+        header=header, rows=rows, failures=failures, contract=contract,
         tolerance=tolerance, results=typed,
         samples={r.nodeid: list(r.samples) for r, _, _ in results if r.samples},
         movers={r.nodeid: r.ranked_movers() for r, _, _ in results if r.movers},

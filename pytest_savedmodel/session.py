@@ -118,14 +118,14 @@ class Session(LockedContract):
         """Run one planned check; a finding is raised, the figures are in the returned (or given) result."""
         result = result if result is not None else self.new_result(planned)
         sig = None
-        if planned.signature is not None and planned.export:
+        export = self.artifacts.by_collector(planned.export) if planned.export else None
+        if planned.signature is not None and export is not None:
             try:
-                sig = self.artifacts.by_collector(planned.export).inspect().signature(planned.signature)
+                sig = export.inspect().signature(planned.signature)
             except SavedModelError:
                 if planned.check != "golden":
                     raise
-        export = self.artifacts.by_collector(planned.export) if planned.export else None
-        ctx = CheckContext(planned, result=result, signature=sig, settings=self.settings, session=self,
+        ctx = CheckContext(planned, self.settings, result=result, signature=sig, session=self,
                            fixture_value=fixture_value, label=export.label if export else planned.model)
         run_check(ctx)
         return result
@@ -157,8 +157,9 @@ class Session(LockedContract):
 
     def new_runner(self, side: Side, fixture_value: Any = None) -> Runner:
         """A new runner for ``side`` (its own connection for served paths); the caller closes it."""
-        runner = provider(side.path).open(self.target(side, fixture_value))
-        if side.export and provider(side.path).needs == "export":
+        p = provider(side.path)
+        runner = p.open(self.target(side, fixture_value))
+        if side.export and p.needs == "export":
             self._loaded.add(self.artifacts.by_collector(side.export).ref)
         return runner
 

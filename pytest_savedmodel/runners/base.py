@@ -17,7 +17,8 @@ from typing import Any
 
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, Outputs, SignatureSpec
 
-__all__ = ["Provider", "Runner", "Target", "batches", "dense_inputs", "example_method", "sendable_inputs"]
+__all__ = ["Provider", "Runner", "Target", "batches", "dense_inputs", "dense_tensors", "example_method",
+           "sendable_inputs"]
 
 
 class Runner(abc.ABC):
@@ -72,6 +73,12 @@ class Runner(abc.ABC):
 # --------------------------------------------------------------------------- capabilities, stated once
 
 
+def dense_tensors(sig: SignatureSpec) -> str | None:
+    """None when every input of ``sig`` is a dense tensor (no sparse or composite encoding); else why not."""
+    sparse = sorted(a for a, t in sig.inputs.items() if t.encoding != "dense")
+    return f"inputs {sparse} are not dense tensors" if sparse else None
+
+
 def dense_inputs(sig: SignatureSpec) -> str | None:
     """None when ``sig`` is a raw signature fed dense tensors (what a graph or a Python model can be fed);
     else why not."""
@@ -79,8 +86,7 @@ def dense_inputs(sig: SignatureSpec) -> str | None:
         return "it parses tf.Examples"
     if not sig.inputs:
         return "it has no inputs"
-    sparse = sorted(a for a, t in sig.inputs.items() if t.encoding != "dense")
-    return f"inputs {sparse} are not dense tensors" if sparse else None
+    return dense_tensors(sig)
 
 
 def batches(sig: SignatureSpec) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import ModelLoadError, RunnerError
 from pytest_savedmodel.runners._session import tf_reason
-from pytest_savedmodel.runners.base import Provider, Runner, Target, sendable_inputs
+from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors, sendable_inputs
 from pytest_savedmodel.runners.raw import as_input_array, describe_features
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, Outputs, SignatureSpec
 
@@ -116,8 +116,7 @@ def _tf2(spec: ModelSpec) -> str | None:
 
 
 def _accepts(sig: SignatureSpec) -> str | None:
-    sparse = sorted(a for a, t in sig.inputs.items() if t.encoding != "dense")
-    return f"inputs {sparse} are not dense tensors" if sparse else sendable_inputs(sig)
+    return dense_tensors(sig) or sendable_inputs(sig)
 
 
 PROVIDER = Provider(

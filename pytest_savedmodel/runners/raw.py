@@ -9,7 +9,7 @@ import numpy as np
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.errors import RunnerError, UsageError
 from pytest_savedmodel.runners._session import LoadedModel, load_session, tf_reason
-from pytest_savedmodel.runners.base import Provider, Runner, Target
+from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec, TensorSpec
 
 __all__ = ["PROVIDER", "RawRunner", "as_input_array", "describe_features"]
@@ -125,10 +125,5 @@ def _open(target: Target) -> RawRunner:
     return RawRunner(target.ref, target.signature, name=target.name)
 
 
-def _dense(sig: SignatureSpec) -> str | None:
-    sparse = sorted(a for a, t in sig.inputs.items() if t.encoding != "dense")
-    return f"inputs {sparse} are not dense tensors" if sparse else None
-
-
 PROVIDER = Provider("raw", "export", _open, doc="the signature called in-process with TF Serving's session loader",
-                    golden=True, accepts=_dense)
+                    golden=True, accepts=dense_tensors)

@@ -10,6 +10,7 @@ list every option without importing numpy or TensorFlow.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -77,8 +78,9 @@ def path_options() -> list[Option]:
     return [e.option for e in PATHS if e.option is not None]
 
 
+@functools.cache
 def provider(name: str) -> Provider:
-    """The provider of path ``name`` (its module is imported now)."""
+    """The provider of path ``name`` (its module is imported on the first call)."""
     entry = _BY_NAME.get(name)
     if entry is None:
         raise UsageError(f"unknown prediction path {name!r}; paths: {', '.join(names())}")

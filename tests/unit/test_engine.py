@@ -103,7 +103,7 @@ def _parity(fn_left: object, fn_right: object, **kw: object) -> CheckContext:
     planned = PlannedCheck("savedmodel:m", ("serving_default", "parity[raw~grpc]"), "parity", "m",
                            signature="serving_default", pair="raw~grpc", left=Side("raw"), right=Side("grpc"))
     runners = {"raw": FakeRunner(SIG, fn_left, name="raw"), "grpc": FakeRunner(SIG, fn_right, name="grpc")}  # type: ignore[arg-type]
-    return CheckContext(planned, signature=SIG, runners=runners, **kw)  # type: ignore[arg-type]
+    return CheckContext(planned, Settings(), signature=SIG, runners=runners, **kw)  # type: ignore[arg-type]
 
 
 def test_parity_passes_on_agreeing_fakes_and_records_figures() -> None:
@@ -133,7 +133,8 @@ _COUNTER = iter(range(10**9))  # a stateful fake: each call answers differently
 def test_model_checks_on_a_fake(check: str, fn: object, error: type[Exception], words: str) -> None:
     planned = PlannedCheck("savedmodel:m", ("serving_default", check), check, "m", signature="serving_default",
                            right=Side("raw"))
-    ctx = CheckContext(planned, signature=SIG, runners={"raw": FakeRunner(SIG, fn)}, label="m")  # type: ignore[arg-type]
+    ctx = CheckContext(planned, Settings(), signature=SIG, runners={"raw": FakeRunner(SIG, fn)},  # type: ignore[arg-type]
+                       label="m")
     with pytest.raises(error, match=words):
         run_check(ctx)
 
@@ -156,7 +157,7 @@ def _entry(dtype: str) -> dict[str, object]:
 def test_contract_check_on_lock_entries(allow: frozenset[str]) -> None:
     planned = PlannedCheck("savedmodel:m", ("contract",), "contract", "m")
     settings = Settings(allow=allow)
-    ctx = CheckContext(planned, settings=settings, session=_FakeLock(_entry("float32"), _entry("int64")))
+    ctx = CheckContext(planned, settings, session=_FakeLock(_entry("float32"), _entry("int64")))
     if allow:
         run_check(ctx)
     else:
