@@ -61,3 +61,28 @@ def test_open_model_runs_the_eager_path(local_variable_skew: Path, tf2_model: Pa
     feats = {"x": np.array([[1.0, 2.0, 3.0]], np.float32)}
     with clean.runner("raw") as raw, clean.runner("eager") as eager:
         np.testing.assert_allclose(raw.predict(feats)["y"], eager.predict(feats)["y"], rtol=1e-6)
+
+
+def test_bad_eager_and_runner_requests_say_what_to_do(tf2_model: Path, tmp_path: Path) -> None:
+    from pytest_savedmodel import open_model
+    from pytest_savedmodel.errors import ModelLoadError, RunnerError, UsageError
+    from pytest_savedmodel.locate import find_model
+    from pytest_savedmodel.runners.eager import EagerRunner
+
+    model = open_model(tf2_model)
+    with pytest.raises(UsageError, match=r"unknown prediction path 'nope'; paths: raw, parsing, checkpoint"):
+        model.runner("nope")
+    with pytest.raises(UsageError, match=r"the frozen path compares a file with this SavedModel: give it, "
+                                         r"runner\('frozen', artifact=PATH\)"):
+        model.runner("frozen")
+    with pytest.raises(UsageError, match=r"the grpc path needs a running TF Serving; in-process paths: raw, parsing"):
+        model.runner("grpc")
+    with model.runner("eager") as eager, pytest.raises(RunnerError) as info:
+        eager.predict({"z": np.zeros(1, np.float32)})
+    assert "eager runner, savedmodel v1 signature 'serving_default': unknown input(s) ['z']; the signature's inputs " \
+           "are ['x']" in str(info.value)
+    broken = tmp_path / "broken" / "1"
+    broken.mkdir(parents=True)
+    (broken / "saved_model.pb").write_bytes((tf2_model / "1" / "saved_model.pb").read_bytes()[:300])
+    with pytest.raises(ModelLoadError, match=r"tf.saved_model.load could not load .*broken/1 \(tags serve\): "):
+        EagerRunner(find_model(broken.parent), model.signature()).load()
