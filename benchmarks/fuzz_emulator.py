@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 MODELS = ("default", "counter", "matrix", "nope")
@@ -202,6 +203,27 @@ def check_grpc(stats: FuzzStats, stub: Any, kind: str, request: Any) -> None:
             stats.failures.append(f"{kind} {str(request)[:200]!r}: {code} {exc.details()}")
 
 
+def known_good_grpc_calls() -> list[tuple[str, Any]]:
+    """Requests that must be answered OK, sent before the generated ones so every run sees both sides."""
+    from tensorflow.core.framework import tensor_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, regression_pb2
+
+    meta = get_model_metadata_pb2.GetModelMetadataRequest()
+    meta.model_spec.name = "default"
+    meta.metadata_field.append("signature_def")
+    predict = predict_pb2.PredictRequest()
+    predict.model_spec.name = "default"
+    x = tensor_pb2.TensorProto(dtype=1, float_val=[1.0, 2.0])
+    x.tensor_shape.dim.add().size = 2
+    x.tensor_shape.dim.add().size = 1
+    predict.inputs["x"].CopyFrom(x)
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name = "default"
+    regress.model_spec.signature_name = "regress_x_to_y"
+    regress.input.example_list.examples.add().features.feature["x"].float_list.value.append(3.0)
+    return [("GetModelMetadata", meta), ("Predict", predict), ("Regress", regress)]
+
+
 # ------------------------------------------------------------------------------------------ the run
 def fuzz(grpc_target: str, rest_url: str, pid: int, *, requests: int, seconds: float, seed: int = 0,
          stats: FuzzStats | None = None) -> FuzzStats:
@@ -220,6 +242,7 @@ def fuzz(grpc_target: str, rest_url: str, pid: int, *, requests: int, seconds: f
                       phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 
     @common
+    @hypothesis_seed(seed)
     @given(call=rest_requests)
     def rest_case(call: tuple[str, str, str]) -> None:
         if time.monotonic() > deadline:
@@ -229,6 +252,7 @@ def fuzz(grpc_target: str, rest_url: str, pid: int, *, requests: int, seconds: f
             stats.rss_kib.append((stats.sent, rss_kib(pid)))
 
     @common
+    @hypothesis_seed(seed + 1)
     @given(call=grpc_calls())
     def grpc_case(call: tuple[str, Any]) -> None:
         if time.monotonic() > deadline:
@@ -237,9 +261,8 @@ def fuzz(grpc_target: str, rest_url: str, pid: int, *, requests: int, seconds: f
         if stats.sent % every == 0:
             stats.rss_kib.append((stats.sent, rss_kib(pid)))
 
-    import random
-
-    random.seed(seed)
+    for kind, request in known_good_grpc_calls():
+        check_grpc(stats, stub, kind, request)
     rest_case()
     grpc_case()
     chan.close()

@@ -107,7 +107,10 @@ def test_the_header_names_the_seed_and_a_seed_replays_the_run(pytester: pytest.P
     from tests import modelzoo
 
     m, w = modelzoo.iris(), modelzoo.iris_weights()
-    nudged = {k: (v * np.float32(1.001)).astype(np.float32) for k, v in w.items()}
+    # Scaling only the last layer scales the logits: the probabilities move, the argmax (class_ids) cannot, so
+    # the parity check passes whatever inputs a seed draws (scaling every layer flipped a class on some seeds).
+    last = max(int(k[1:]) for k in w)
+    nudged = {k: (v * np.float32(1.001) if int(k[1:]) == last else v).astype(np.float32) for k, v in w.items()}
     prod = m.export_raw(zoo_dir / "seed" / "prod" / "1", w).parent
     cand = m.export_raw(zoo_dir / "seed" / "cand" / "1", nudged).parent
     args = ["-p", "no:cacheprovider", "--savedmodel-server=none", "--savedmodel-examples=20",
