@@ -6,18 +6,23 @@ Accepted layouts, as TF Serving and Estimator write them:
 * a TF Serving base directory whose numeric children (``1``, ``00000123``) are versions;
 * an Estimator export base whose children are timestamps (``1570635853``), also numeric.
 
-The highest version is used unless one is named. Non-numeric children (such as
-Estimator's ``temp-1570635853`` directories) are ignored, as TF Serving does.
+The highest version is used unless one is named, by TF Serving's rule: every child whose *name* is a
+number is a version, whatever it holds, and the server aspires the highest one. If that one is not a
+loadable SavedModel (an interrupted export, a dangling symlink, a symlink loop, a file), TF Serving fails
+to load it and does not fall back to an older version; neither do we: it is an error that names it.
+Non-numeric children (such as Estimator's ``temp-1570635853`` directories) are ignored, as TF Serving does.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from pytest_savedmodel.errors import ModelNotFound, UsageError
 from pytest_savedmodel.spec import ModelRef
 
-__all__ = ["SAVED_MODEL_FILES", "find_model", "has_saved_model", "parse_model_arg", "versions_under"]
+__all__ = ["SAVED_MODEL_FILES", "find_model", "has_saved_model", "parse_model_arg", "versions_under", "what_is_wrong"]
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
@@ -35,13 +40,39 @@ def _as_version(name: str) -> int | None:
 
 
 def versions_under(base: Path) -> dict[int, Path]:
-    """Numeric child directories of ``base`` as ``{version: path}`` (first name wins on duplicates)."""
+    """Numeric children of ``base`` as ``{version: path}`` (first name wins on duplicates).
+
+    As in TF Serving, the name decides: a numeric child is a version even when it is a file, a dangling
+    symlink or a symlink loop (:func:`what_is_wrong` says which).
+    """
     found: dict[int, Path] = {}
     for child in sorted(base.iterdir()):
         version = _as_version(child.name)
-        if version is not None and child.is_dir() and version not in found:
+        if version is not None and version not in found:
             found[version] = child
     return found
+
+
+def what_is_wrong(path: Path) -> str | None:
+    """Why ``path`` is not a loadable SavedModel directory, in words; None when it is one."""
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return f"is a symlink loop ({path} -> {os.readlink(path)})"
+            return f"is a dangling symlink ({path} -> {os.readlink(path)}, which does not exist)"
+    if not path.exists():
+        return "does not exist"
+    if not path.is_dir():
+        return "is a file, not a directory"
+    if not has_saved_model(path):
+        try:
+            content = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())[:8]
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror})"
+        return f"holds no saved_model.pb (contents: {', '.join(content) or 'none, an empty directory'})"
+    return None
 
 
 def parse_model_arg(text: str) -> tuple[str | None, str]:
@@ -94,6 +125,9 @@ def find_model(
     given = Path(path).expanduser()
     base = given if given.is_absolute() else (root or Path.cwd()) / given
     base = Path(*base.parts)  # normalise without resolving symlinks the user chose
+    if base.is_symlink() and not base.exists():
+        raise ModelNotFound(f"{given} {what_is_wrong(base)}: point --savedmodel at the export directory itself.",
+                            path=base)
     if not base.exists():
         parent = base.parent
         while not parent.is_dir() and parent != parent.parent:  # the nearest directory that exists
@@ -149,9 +183,22 @@ def find_model(
             path=base,
         )
     if version is None:
-        version = max(with_model)
+        version = max(versions)
+        wrong = what_is_wrong(versions[version])
+        if wrong is not None:
+            older = max((v for v in with_model if v < version), default=None)
+            fallback = (f"; to test version {older} meanwhile, select it with --savedmodel-version={older}"
+                        if older is not None else "")
+            raise ModelNotFound(
+                f"the newest version under {given} is {versions[version].name} (TF Serving serves the highest "
+                f"numeric child), but it {wrong}. TF Serving would fail to load version {version} and would not "
+                f"fall back to an older one, so this export is not deployable as it stands. Finish or remove "
+                f"{versions[version]}{fallback}.",
+                path=versions[version],
+            )
     elif version not in with_model:
-        missing = " (it has no saved_model.pb)" if version in versions else ""
+        wrong = what_is_wrong(versions[version]) if version in versions else None
+        missing = f" ({versions[version].name} {wrong})" if wrong else ""
         raise ModelNotFound(
             f"version {version} not found under {given}{missing}. "
             f"Versions with a SavedModel: {', '.join(str(v) for v in sorted(with_model))}.",

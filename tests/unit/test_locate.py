@@ -74,7 +74,8 @@ def test_name_override(tmp_path: Path) -> None:
         ("nonnumeric", "words", {}, ["no numeric version directories", "latest/"]),
         ("versions_without_model", "vers", {}, ["version directories under", "(1, 2)", "contain no saved_model.pb"]),
         ("versions", "ok", {"version": 7}, ["version 7 not found under", "Versions with a SavedModel: 1, 2"]),
-        ("versions_partial", "part", {"version": 2}, ["version 2 not found", "(it has no saved_model.pb)"]),
+        ("versions_partial", "part", {"version": 2}, ["version 2 not found", "(2 holds no saved_model.pb",
+                                                      "Versions with a SavedModel: 1."]),
         ("sm", "sm", {"version": 4}, ["version 4 requested", "is itself a SavedModel"]),
     ],
 )
@@ -104,6 +105,49 @@ def test_errors_name_the_thing_and_what_exists(
         find_model(arg, root=tmp_path, **kwargs)
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def _newest_broken(base: Path, how: str) -> None:
+    _sm(base / "1")
+    newest = base / "2"
+    if how == "interrupted":
+        newest.mkdir()
+        (newest / "variables").mkdir()
+    elif how == "dangling":
+        newest.symlink_to(base / "gone")
+    elif how == "loop":
+        newest.symlink_to(newest)
+    elif how == "file":
+        newest.write_text("not a model")
+
+
+@pytest.mark.parametrize(("how", "words"), [
+    ("interrupted", ["holds no saved_model.pb (contents: variables/)"]),
+    ("dangling", ["is a dangling symlink", "gone, which does not exist"]),
+    ("loop", ["is a symlink loop"]),
+    ("file", ["is a file, not a directory"]),
+])
+def test_a_broken_newest_version_is_an_error_never_a_fall_back(tmp_path: Path, how: str, words: list[str]) -> None:
+    """TF Serving aspires the highest numeric child whatever it holds, fails to load it and keeps no older one:
+    a gate that quietly tested version 1 would go green on an export that cannot be deployed."""
+    _newest_broken(tmp_path / "m", how)
+    with pytest.raises(ModelNotFound) as info:
+        find_model(tmp_path / "m")
+    text = str(info.value)
+    for w in ["the newest version under", "is 2 (TF Serving serves the highest numeric child)", *words,
+              "TF Serving would fail to load version 2 and would not fall back",
+              "select it with --savedmodel-version=1"]:
+        assert w in text, (w, text)
+    assert find_model(tmp_path / "m", version=1).version == 1  # a named version is still chosen
+
+
+def test_a_symlink_loop_named_as_the_model_is_called_a_loop(tmp_path: Path) -> None:
+    (tmp_path / "m").symlink_to(tmp_path / "m")
+    with pytest.raises(ModelNotFound, match="m is a symlink loop"):
+        find_model(tmp_path / "m")
+    (tmp_path / "d").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ModelNotFound, match="d is a dangling symlink"):
+        find_model(tmp_path / "d")
 
 
 def test_duplicate_version_numbers_first_name_wins(tmp_path: Path) -> None:
