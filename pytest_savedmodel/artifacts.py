@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_savedmodel._names import id_part
 from pytest_savedmodel.errors import SavedModelError, UsageError
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.settings import ModelArg, Settings
@@ -29,7 +30,9 @@ class Artifact:
 
     @property
     def collector(self) -> str:
-        return f"savedmodel:{self.model}" if self.role == "savedmodel" else f"savedmodel:{self.model}:{self.role}"
+        """``savedmodel:NAME[:ROLE]``, the name as :func:`~pytest_savedmodel._names.id_part` writes it in ids."""
+        name = id_part(self.model)
+        return f"savedmodel:{name}" if self.role == "savedmodel" else f"savedmodel:{name}:{self.role}"
 
     @property
     def label(self) -> str:

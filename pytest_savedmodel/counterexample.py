@@ -10,12 +10,12 @@ call per path, and a ``curl`` line when a REST path is involved.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pytest_savedmodel._names import file_slug
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.spec import Features
 
@@ -132,9 +132,13 @@ def example_line(features: Features) -> str:
 
 
 def file_name(nodeid: str) -> str:
-    """A file name for an item id: ``savedmodel:iris::serving_default::parity[raw~rest]`` -> readable, safe."""
-    safe = re.sub(r"[^A-Za-z0-9_.~\[\]-]+", "-", nodeid.removeprefix("savedmodel:")).replace("..", "-")
-    return safe.strip("-.") + ".npz"
+    """A file name for an item id, readable, safe and unique.
+
+    ``savedmodel:iris::serving_default::parity[raw~rest]`` -> ``iris-serving_default-parity-raw-rest-1a2b3c4d.npz``:
+    letters and digits of any script kept, path separators, control and shell-special characters replaced
+    by ``-``, and a short hash of the exact id, so ids that read alike (``a b`` / ``a-b``) never share a file.
+    """
+    return file_slug(nodeid.removeprefix("savedmodel:")) + ".npz"
 
 
 def reproduce_block(path: Path, features: Features, runners: tuple[Any, ...],

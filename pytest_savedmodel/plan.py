@@ -140,7 +140,7 @@ class _Planner:
 
     def own(self, p: Provider, anchor: Artifact) -> Iterator[PlannedCheck]:
         """A path of its own collector (``savedmodel:NAME:PATH``): checkpoint, frozen, freeze, reference..."""
-        col, model = f"savedmodel:{anchor.model}:{p.name}", anchor.model
+        col, model = f"{anchor.collector}:{p.name}", anchor.model
         fixture = self.s.path_value(p.fixture_option) if p.fixture_option else None
         base: dict[str, Any] = {"model": f"{model}:{p.name}", "export": anchor.collector, "fixture": fixture}
         spec = self.spec(anchor)

@@ -151,7 +151,7 @@ def test_a_schema_keeps_generated_values_in_the_declared_domain(pytester: pytest
 def test_a_parity_failure_saves_its_shrunk_inputs_and_says_how_to_reproduce(
     pytester: pytest.Pytester, iris_pair_default_skew: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from pytest_savedmodel.counterexample import load_features
+    from pytest_savedmodel.counterexample import file_name, load_features
 
     raw, parsing = iris_pair_default_skew
     args = ["--savedmodel-server=none", "--savedmodel-examples=30", f"--savedmodel=iris={raw}",
@@ -160,7 +160,8 @@ def test_a_parity_failure_saves_its_shrunk_inputs_and_says_how_to_reproduce(
     result = pytester.runpytest(*args)  # with pytest's cache: the file goes there
     result.assert_outcomes(failed=1)
     saved = pytester.path / ".pytest_cache" / "d" / "savedmodel-counterexamples" / \
-        "iris-parsing-serving_default-parity[raw~parsing].npz"
+        file_name("savedmodel:iris:parsing::serving_default::parity[raw~parsing]")
+    assert saved.name.startswith("iris-parsing-serving_default-parity-raw-parsing-")
     result.stdout.fnmatch_lines([
         "Reproduce:", f"  shrunk inputs saved to {saved}", "  @example(features={'PetalLength': np.array(*",
         "  python:", "*features = load_features(*", "*filled = {**features, 'PetalWidth': np.array([[]0.0[]], "
