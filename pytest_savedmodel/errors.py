@@ -13,9 +13,11 @@ Three kinds, one base class::
     │   ├── RunnerError            a runner could not produce outputs
     │   ├── ServerStartError       a model server did not start or become AVAILABLE
     │   └── MissingExtra           an optional package is not installed
+    ├── SameCause                  this check would fail for a cause another item reported (a skip)
     └── Finding (AssertionError)   the model is wrong: a test failure, not a crash
         ├── ContractViolation      signature/dtype/shape differs from what was declared
         ├── ModelCheckFailure      non-finite output, batch dependence, nondeterminism
+        │   └── CallTimeout        a call did not finish within --savedmodel-timeout
         └── ParityMismatch         two runners disagree
 
 Findings carry structured fields besides their text so reports can be built
@@ -32,6 +34,7 @@ from typing import Any
 ModelRef = Any
 
 __all__ = [
+    "CallTimeout",
     "ContractViolation",
     "EnvironmentProblem",
     "Finding",
@@ -42,6 +45,7 @@ __all__ = [
     "ModelNotFound",
     "ParityMismatch",
     "RunnerError",
+    "SameCause",
     "SavedModelError",
     "ServerStartError",
     "SignatureNotFound",
@@ -180,3 +184,18 @@ class ModelCheckFailure(Finding):
 
 class ParityMismatch(Finding):
     """Two runners gave different outputs for the same inputs."""
+
+
+class CallTimeout(ModelCheckFailure):
+    """A model call did not finish within ``--savedmodel-timeout``: the model may loop forever on the input.
+
+    Fields: ``path``, ``signature``, ``seconds``, ``features`` (the inputs of the call that hung).
+    """
+
+
+class SameCause(SavedModelError):
+    """This check would fail for a cause another item already reported: it is skipped, naming that item."""
+
+    def __init__(self, message: str, *, item: str = "") -> None:
+        super().__init__(message)
+        self.item = item

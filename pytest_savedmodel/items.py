@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_savedmodel.errors import Finding, SavedModelError
+from pytest_savedmodel.errors import Finding, SameCause, SavedModelError
 from pytest_savedmodel.planned import PlannedCheck
 from pytest_savedmodel.results import PROPERTY, CheckResult
 from pytest_savedmodel.session import Session
@@ -61,6 +61,8 @@ def _run(item: SavedModelItem | SavedModelFixtureItem, *fixture_values: Any) -> 
     result = item.result = item.engine.new_result(item.planned, item.nodeid)
     try:
         item.engine.run(item.planned, *fixture_values, result=result)
+    except SameCause as exc:
+        pytest.skip(str(exc))
     finally:
         item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != PROPERTY]
         item.user_properties += result.properties()

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 ROWS_KEY = pytest.StashKey["_SummaryRows"]()
+HYGIENE_KEY = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,19 +78,25 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = dataclasses.replace(settings, seed=seed)
     config.stash[SETTINGS_KEY] = settings
     if settings.active:
+        from pytest_savedmodel.hygiene import RunHygiene
         from pytest_savedmodel.session import Session
 
         try:
             session = config.stash[SUITE_KEY] = Session(settings)
         except UsageError as exc:
             raise pytest.UsageError(str(exc)) from None
+        hygiene = config.stash[HYGIENE_KEY] = RunHygiene().enter()
+
+        def warn(text: str) -> None:
+            config.issue_config_time_warning(pytest.PytestWarning(text), stacklevel=2)
+
         cache = getattr(config, "cache", None)
         if settings.counterexamples is None and cache is not None:
-            session.counterexample_dir = cache.mkdir("savedmodel-counterexamples")
-        if cache is not None:  # failing examples replay first next time; kept in pytest's cache, nowhere else
+            session.counterexample_dir = hygiene.cache_dir(cache, "savedmodel-counterexamples", warn, keep=True)
+        home = hygiene.cache_dir(cache, "savedmodel-hypothesis", warn) if cache is not None else None
+        if home is not None:  # failing examples replay first next time; kept in pytest's cache, nowhere else
             from hypothesis.database import DirectoryBasedExampleDatabase
 
-            home = cache.mkdir("savedmodel-hypothesis")
             session.database = DirectoryBasedExampleDatabase(home / "examples")
             session.hypothesis_home = home
         rows = _SummaryRows()
@@ -205,3 +212,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 _FIXTURES = (savedmodel, savedmodel_models, savedmodel_runner, savedmodel_server, savedmodel_settings,
              savedmodel_spec)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    hygiene = config.stash.get(HYGIENE_KEY, None)
+    if hygiene is not None:
+        hygiene.exit()

@@ -22,10 +22,12 @@ from pytest_savedmodel.artifacts import Artifact, Artifacts
 from pytest_savedmodel.catalogue import run_check
 from pytest_savedmodel.context import CheckContext
 from pytest_savedmodel.errors import (
+    CallTimeout,
     EnvironmentProblem,
     MissingExtra,
     ParityMismatch,
     RunnerError,
+    SameCause,
     SavedModelError,
     UsageError,
 )
@@ -45,7 +47,10 @@ class Session(LockedContract):
     """Plans and runs the automatic checks for the models in ``settings``."""
 
     def __init__(self, settings: Settings) -> None:
+        from pytest_savedmodel.deadline import set_call_timeout
+
         self.settings = settings
+        set_call_timeout(settings.timeout)
         self.artifacts = Artifacts(settings)
         check_owners(self.artifacts, settings)
         self.schema: Any = None
@@ -67,6 +72,7 @@ class Session(LockedContract):
         self._planned: list[PlannedCheck] | None = None
         self._lock_written = False
         self._loaded: set[Any] = set()
+        self._causes: dict[tuple[str, str], tuple[str, str]] = {}  # (export, signature) -> (item, why)
 
     # ------------------------------------------------------------------ life
     def __enter__(self) -> Session:
@@ -127,8 +133,29 @@ class Session(LockedContract):
                     raise
         ctx = CheckContext(planned, self.settings, result=result, signature=sig, session=self,
                            fixture_value=fixture_value, label=export.label if export else planned.model)
-        run_check(ctx)
+        sides = self._signatures_of(planned)
+        for key in sides:
+            if key in self._causes:
+                item, why = self._causes[key]
+                raise SameCause(f"same cause as {item}: {why}", item=item)
+        try:
+            run_check(ctx)
+        except CallTimeout as exc:
+            # a signature that hangs would hang every other check of it: they are skipped, naming this item
+            for key in sides:
+                self._causes.setdefault(key, (result.nodeid, f"{key[1]!r} of {key[0]} did not answer within "
+                                                             f"{exc.fields.get('seconds', 0):g} s"))
+            raise
         return result
+
+    @staticmethod
+    def _signatures_of(planned: PlannedCheck) -> list[tuple[str, str]]:
+        """The (export, signature) pairs a check calls."""
+        sides = [s for s in (planned.left, planned.right, planned.draw) if s is not None and s.export]
+        keys = [(s.export, s.signature) for s in sides]
+        if planned.export and planned.signature:
+            keys.append((planned.export, planned.signature))
+        return list(dict.fromkeys(keys))
 
     @staticmethod
     def new_result(planned: PlannedCheck, nodeid: str | None = None) -> CheckResult:

@@ -78,6 +78,9 @@ _CORE = [
            kind="int"),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
            "(default: 60).", 60.0, metavar="S", kind="float"),
+    Option("--savedmodel-timeout", "seconds one model call may take on any path (session run, eager call, gRPC "
+           "deadline, REST timeout); a call past it is a finding that names the inputs, and the run goes on "
+           "(default: 60).", 60.0, metavar="S", kind="float"),
 ]
 
 #: Every option: ``--savedmodel``, then the paths' options (registry order), then the rest.
@@ -155,6 +158,7 @@ class Settings:
     training_defaults: dict[str, Any] = field(default_factory=dict)
     server: str = "auto"
     server_timeout: float = 60.0
+    timeout: float = 60.0
     reports: tuple[Path, ...] = ()
     contract: Path | None = None
     update_contract: bool = False
@@ -257,6 +261,9 @@ class Settings:
         if values["savedmodel_max_p99_ms"] is not None and values["savedmodel_max_p99_ms"] <= 0:
             raise UsageError(f"--savedmodel-max-p99-ms={values['savedmodel_max_p99_ms']}: must be a positive number "
                              f"of milliseconds")
+        for dest in ("savedmodel_timeout", "savedmodel_server_timeout"):
+            if not values[dest] > 0:
+                raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: give a number of seconds above 0")
         for dest in ("savedmodel_rtol", "savedmodel_atol"):
             if values[dest] < 0:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: a tolerance cannot be negative")
@@ -279,6 +286,7 @@ class Settings:
             baselines=model_args("savedmodel_baseline"),
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
+            timeout=values["savedmodel_timeout"],
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             seed=values["savedmodel_seed"],
             counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]

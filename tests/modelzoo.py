@@ -258,3 +258,14 @@ def loader_skew_local_variable(base: Path) -> Path:
             "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": tf.identity(x * c, name="y")})})
         builder.save()
     return base
+
+
+def looping(base: Path) -> Path:
+    """``y = 2x``, but a ``tf.while_loop`` that never ends when any x < 0 (a model that hangs on some inputs)."""
+
+    def graph(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        _, y = tf.while_loop(lambda i, v: tf.reduce_any(v < 0), lambda i, v: (i + 1, v), [tf.constant(0), x])
+        return {"x": x}, {"y": y * 2.0}
+
+    return build(base, graph)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
+from pytest_savedmodel.deadline import TimedOut, session_run, timeout_finding
 from pytest_savedmodel.errors import RunnerError
 from pytest_savedmodel.runners._session import tf_reason
 from pytest_savedmodel.runners.base import Runner
@@ -82,7 +83,9 @@ class GraphRunner(Runner):
         feed = {t: as_input_array(features[a], self.signature.inputs[a]) for a, t in zip(ins, feed_outputs,
                                                                                           strict=True)}
         try:
-            values = self._session._call_tf_sessionrun(None, feed, fetch_outputs, [], None)
+            values = session_run(self._session, feed, fetch_outputs)
+        except TimedOut:
+            raise timeout_finding(self.name, self.source, self.signature.key, features) from None
         except tf.errors.OpError as exc:
             first = tf_reason(exc)
             raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_savedmodel._lazy import import_tf
+from pytest_savedmodel.deadline import session_run
 from pytest_savedmodel.errors import ModelLoadError
 from pytest_savedmodel.spec import ModelRef
 
@@ -43,7 +44,7 @@ class LoadedModel:
         so a scalar fed to a ``[None, 1]`` tensor runs, and a float64 array fed
         to a float32 tensor fails with TF's own "Expects arg[0] to be float but
         double is provided". (``Session.run`` adds both checks; TF Serving has
-        neither.)
+        neither.) The run is bounded by ``--savedmodel-timeout`` (:class:`~pytest_savedmodel.deadline.TimedOut`).
         """
         key = (tuple(sorted(feeds)), tuple(fetches))
         with self.lock:
@@ -54,7 +55,7 @@ class LoadedModel:
                 self.callables[key] = plan
             feed_outputs, fetch_outputs = plan
             feed_map = {out: feeds[name] for out, name in zip(feed_outputs, key[0], strict=True)}
-            return list(self.session._call_tf_sessionrun(None, feed_map, fetch_outputs, [], None))
+        return session_run(self.session, feed_map, fetch_outputs)  # bounded by --savedmodel-timeout
 
     def close(self) -> None:
         self.session.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_savedmodel.deadline import call_timeout, timeout_finding
 from pytest_savedmodel.errors import RunnerError, UsageError
 from pytest_savedmodel.runners.base import Provider, Runner, Target, sendable_inputs
 from pytest_savedmodel.spec import Features, Outputs, ParseSpec, SignatureSpec
@@ -37,7 +38,7 @@ class GrpcRunner(Runner):
     name = "grpc"
 
     def __init__(self, signature: SignatureSpec, *, target: str, model_name: str, version: int | None = None,
-                 version_label: str | None = None, method: str = "predict", timeout: float = 30.0,
+                 version_label: str | None = None, method: str = "predict", timeout: float | None = None,
                  parse_spec: ParseSpec | None = None, name: str | None = None) -> None:
         if method not in METHODS:
             raise UsageError(f"GrpcRunner(method={method!r}): use one of {', '.join(METHODS)}")
@@ -72,17 +73,28 @@ class GrpcRunner(Runner):
         elif self.version_label:
             target.version_label = self.version_label
 
-    def _call(self, rpc: str, request: Any) -> Any:
+    @property
+    def deadline(self) -> float:
+        """The gRPC deadline of a call: ``timeout=``, else ``--savedmodel-timeout``."""
+        return self.timeout if self.timeout is not None else call_timeout()
+
+    def _call(self, rpc: str, request: Any, features: Features | None = None) -> Any:
         import grpc
 
         try:
-            return getattr(self.stub, rpc)(request, timeout=self.timeout)
+            return getattr(self.stub, rpc)(request, timeout=self.deadline)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED and features is not None:
+                # TF Serving turns the client's deadline into the session-run timeout: the model ran out of time
+                raise timeout_finding(self.name, f"model {self.model_name!r} at {self.target}", self.signature.key,
+                                      features, self.deadline) from None
             hint = ""
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if code == grpc.StatusCode.UNAVAILABLE:
                 hint = " (the server is not answering: did it crash or stop? see its log)"
+            elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                hint = f" (no answer within {self.deadline:g} s: the server is busy or stalled)"
             raise RunnerError(
                 f"{self.name} runner: {rpc} of model {self.model_name!r} signature {self.signature.key!r} at "
                 f"{self.target} failed with {getattr(code, 'name', code)}: {details}{hint}",
@@ -105,7 +117,7 @@ class GrpcRunner(Runner):
             spec = self.signature.inputs.get(alias)
             enum = spec.dtype.enum if spec is not None and spec.dtype.numpy is not None else None
             request.inputs[alias].CopyFrom(to_proto(value, dtype_enum=enum))
-        response = self._call("Predict", request)
+        response = self._call("Predict", request, features)
         return {alias: from_proto(t) for alias, t in response.outputs.items()}
 
     def _input(self, features: Features, target: Any) -> None:
@@ -123,7 +135,7 @@ class GrpcRunner(Runner):
             request = classification_pb2.ClassificationRequest()
             self._spec(request.model_spec)
             self._input(features, request.input)
-            result = self._call("Classify", request).result
+            result = self._call("Classify", request, features).result
             out: Outputs = {}
             rows = list(result.classifications)
             if "classes" in self.signature.outputs:
@@ -138,7 +150,7 @@ class GrpcRunner(Runner):
         request = regression_pb2.RegressionRequest()
         self._spec(request.model_spec)
         self._input(features, request.input)
-        result = self._call("Regress", request).result
+        result = self._call("Regress", request, features).result
         values = np.asarray([r.value for r in result.regressions], dtype=np.float32)
         spec = self.signature.outputs.get("outputs")
         return {"outputs": _fit(values, spec.shape if spec else None)}
@@ -160,7 +172,7 @@ class GrpcRunner(Runner):
         """GetModelStatus: ``[(version, state, error message)]``."""
         from pytest_savedmodel.serving.client import model_versions
 
-        return model_versions(self.target, self.model_name, timeout=self.timeout)
+        return model_versions(self.target, self.model_name, timeout=self.deadline)
 
     def close(self) -> None:
         if self._channel is not None:

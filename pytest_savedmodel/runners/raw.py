@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
+from pytest_savedmodel.deadline import TimedOut, timeout_finding
 from pytest_savedmodel.errors import RunnerError, UsageError
 from pytest_savedmodel.runners._session import LoadedModel, load_session, tf_reason
 from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors
@@ -110,6 +111,8 @@ class RawRunner(Runner):
         tf = import_tf()
         try:
             values = self.model.run(feeds, fetches)
+        except TimedOut:
+            raise timeout_finding(self.name, self.ref.label(), self.signature.key, features) from None
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise RunnerError(
                 f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on inputs "

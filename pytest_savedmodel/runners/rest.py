@@ -12,18 +12,19 @@ Example:
     ...     r.predict({"x": np.array([2.0], np.float32)})["y"]
     array([3.], dtype=float32)
     >>> print(r.curl({"x": np.array([2.0], np.float32)}))
-    curl -X POST http://127.0.0.1:8501/v1/models/half:predict -d '{"signature_name": ...}'
+    curl -X POST http://127.0.0.1:8501/v1/models/half:predict -H 'Content-Type: application/json' -d '{...}'
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import shlex
 from typing import Any
 
 import numpy as np
 
+from pytest_savedmodel._names import shell_line, url_segment
+from pytest_savedmodel.deadline import call_timeout, timeout_finding
 from pytest_savedmodel.errors import RunnerError, UsageError
 from pytest_savedmodel.runners.base import Provider, Runner, Target, batches, sendable_inputs
 from pytest_savedmodel.spec import DType, Features, Outputs, ParseSpec, SignatureSpec
@@ -106,7 +107,7 @@ class RestRunner(Runner):
 
     def __init__(self, signature: SignatureSpec, *, base_url: str, model_name: str, version: int | None = None,
                  version_label: str | None = None, method: str = "predict", format: str = "row",
-                 timeout: float = 30.0, parse_spec: ParseSpec | None = None, name: str | None = None) -> None:
+                 timeout: float | None = None, parse_spec: ParseSpec | None = None, name: str | None = None) -> None:
         if method not in METHODS:
             raise UsageError(f"RestRunner(method={method!r}): use one of {', '.join(METHODS)}")
         if format not in ("row", "columnar"):
@@ -128,9 +129,19 @@ class RestRunner(Runner):
 
     @property
     def url(self) -> str:
+        """The request URL; the model name and label percent-encoded (a directory name may hold anything)."""
         where = (f"/versions/{self.version}" if self.version is not None
-                 else f"/labels/{self.version_label}" if self.version_label else "")
-        return f"{self.base_url}/v1/models/{self.model_name}{where}:{self.method}"
+                 else f"/labels/{url_segment(self.version_label)}" if self.version_label else "")
+        return f"{self.model_url}{where}:{self.method}"
+
+    @property
+    def deadline(self) -> float:
+        """The HTTP timeout of a call: ``timeout=``, else ``--savedmodel-timeout``."""
+        return self.timeout if self.timeout is not None else call_timeout()
+
+    @property
+    def model_url(self) -> str:
+        return f"{self.base_url}/v1/models/{url_segment(self.model_name)}"
 
     def body(self, features: Features) -> dict[str, Any]:
         """The JSON request for ``features``."""
@@ -173,8 +184,9 @@ class RestRunner(Runner):
         return json.dumps(self.body(features), allow_nan=True)
 
     def curl(self, features: Features) -> str:
-        """The equivalent ``curl`` command, to reproduce a failure by hand."""
-        return f"curl -X POST {self.url} -H 'Content-Type: application/json' -d {shlex.quote(self.dumps(features))}"
+        """The equivalent ``curl`` command, to reproduce a failure by hand: every argument shell-quoted."""
+        return shell_line(["curl", "-X", "POST", self.url, "-H", "Content-Type: application/json",
+                           "-d", self.dumps(features)])
 
     def _post(self, features: Features) -> Any:
         import requests
@@ -183,8 +195,11 @@ class RestRunner(Runner):
             self._session = requests.Session()
         data = self.dumps(features)
         try:
-            response = self._session.post(self.url, data=data, timeout=self.timeout,
+            response = self._session.post(self.url, data=data, timeout=self.deadline,
                                           headers={"Content-Type": "application/json"})
+        except requests.Timeout:
+            raise timeout_finding(self.name, f"model {self.model_name!r} at {self.base_url}", self.signature.key,
+                                  features, self.deadline) from None
         except requests.RequestException as exc:
             raise RunnerError(f"{self.name} runner: POST {self.url} failed: {type(exc).__name__}: {exc} (the server "
                               f"is not answering: did it crash or stop? see its log)", runner=self.name,
@@ -194,6 +209,11 @@ class RestRunner(Runner):
                 err = response.json().get("error", response.text)
             except ValueError:
                 err = response.text
+            if response.status_code == 504:  # DEADLINE_EXCEEDED: the run outlived --rest_api_timeout_in_ms
+                finding = timeout_finding(self.name, f"model {self.model_name!r} at {self.base_url}",
+                                          self.signature.key, features, self.deadline)
+                finding.add_note(f"the server answered HTTP 504: {err}")
+                raise finding
             shown = data if len(data) < 600 else data[:600] + "...(truncated)"
             raise RunnerError(
                 f"{self.name} runner: POST {self.url} answered HTTP {response.status_code}: {err}\n  request body: "
@@ -239,8 +259,8 @@ class RestRunner(Runner):
     def _get(self, suffix: str) -> dict[str, Any]:
         import requests
 
-        url = f"{self.base_url}/v1/models/{self.model_name}{suffix}"
-        response = requests.get(url, timeout=self.timeout)
+        url = f"{self.model_url}{suffix}"
+        response = requests.get(url, timeout=self.deadline)
         doc: dict[str, Any] = response.json()
         if response.status_code != 200:
             raise RunnerError(f"{self.name} runner: GET {url} answered HTTP {response.status_code}: "

@@ -19,7 +19,10 @@ outlives the test run.
 from __future__ import annotations
 
 import atexit
+import csv
+import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,14 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from pytest_savedmodel._names import file_slug, proto_text_string
 from pytest_savedmodel.errors import ServerStartError, UsageError
 
-__all__ = ["ModelServer", "ServedModel", "parse_mode", "stop_all"]
+__all__ = ["ModelServer", "ServedModel", "models_config", "parse_mode", "stop_all"]
 
 MODES = "auto, emulator, binary[:PATH], docker[:IMAGE], url:GRPC_TARGET,REST_URL or none"
 BINARY = "tensorflow_model_server"
 DEFAULT_IMAGE = "tensorflow/serving"
 _LIVE: set[ModelServer] = set()
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a model name the docker image's entrypoint passes intact
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,24 @@ def parse_mode(mode: str) -> tuple[str, str]:
                          f"url:localhost:8500,http://localhost:8501")
     raise UsageError(f"--savedmodel-server={mode!r}: unknown mode; use one of {MODES} "
                      f"(e.g. --savedmodel-server=binary:/usr/bin/tensorflow_model_server)")
+
+
+def models_config(models: Sequence[tuple[str, str]]) -> str:
+    """A text-format ModelServerConfig serving ``(name, base_path)`` pairs, both escaped (names come from
+    directory names and may hold quotes, backslashes or newlines)."""
+    entries = "".join(f"  config {{ name: {proto_text_string(n)} base_path: {proto_text_string(b)} "
+                      f'model_platform: "tensorflow" }}\n' for n, b in models)
+    return "model_config_list {\n" + entries + "}\n"
+
+
+def _bind(host: Path, inside: str) -> list[str]:
+    """Docker arguments mounting ``host`` read-only at ``inside``: ``-v``, or ``--mount`` (CSV-quoted) for a
+    host path holding ``:``, which ``-v`` would split on."""
+    if ":" not in str(host):
+        return ["-v", f"{host}:{inside}:ro"]
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(["type=bind", f"source={host}", f"target={inside}", "readonly"])
+    return ["--mount", line.getvalue()]
 
 
 def _free_port() -> int:
@@ -128,10 +151,14 @@ class ModelServer:
         return self.log_dir / "server.log"
 
     def _base_dirs(self) -> list[tuple[str, Path]]:
-        """A base dir per model holding exactly the version under test (a symlink named by its number)."""
+        """A base dir per model holding exactly the version under test (a symlink named by its number).
+
+        The directory is named by a slug of the model name plus its hash (a name may be ``..``, hold quotes,
+        or be too long for a file name once ``-baseline`` is added); the server learns the name from flags.
+        """
         out = []
         for m in self.models:
-            base = self.log_dir / "models" / m.name
+            base = self.log_dir / "models" / file_slug(m.name)
             base.mkdir(parents=True, exist_ok=True)
             link = base / str(m.version)
             if not link.exists():
@@ -143,14 +170,16 @@ class ModelServer:
         if len(bases) == 1:
             return [f"--model_name={bases[0][0]}", f"--model_base_path={bases[0][1]}"]
         config = self.log_dir / "models.config"
-        entries = "".join(f'  config {{ name: "{n}" base_path: "{b}" model_platform: "tensorflow" }}\n'
-                          for n, b in bases)
-        config.write_text("model_config_list {\n" + entries + "}\n")
+        config.write_text(models_config([(n, str(b)) for n, b in bases]), encoding="ascii")
         return [f"--model_config_file={config}"]
 
     def _local_command(self, grpc_port: int, rest_port: int) -> list[str]:
+        from pytest_savedmodel.deadline import call_timeout
+
+        # the server bounds a REST run as our client does (gRPC runs are bounded by each call's deadline)
         common = [f"--port={grpc_port}", f"--rest_api_port={rest_port}", "--max_num_load_retries=0",
                   "--file_system_poll_wait_seconds=0", f"--saved_model_tags={','.join(self.tags)}",
+                  f"--rest_api_timeout_in_ms={int(call_timeout() * 1000)}",
                   *self._model_flags(self._base_dirs())]
         if self.kind == "emulator":
             return [sys.executable, "-m", "pytest_savedmodel.serving.emulator", *common, f"--parent_pid={os.getpid()}"]
@@ -205,16 +234,15 @@ class ModelServer:
         if docker is None:
             raise ServerStartError("--savedmodel-server=docker: the docker command is not on PATH")
         run = [docker, "run", "--rm", "-d", "-p", "127.0.0.1::8500", "-p", "127.0.0.1::8501"]
+        inside = {m.name: f"/models/{m.name if _PLAIN.fullmatch(m.name) else file_slug(m.name)}" for m in self.models}
         for m in self.models:
-            run += ["-v", f"{m.path.resolve()}:/models/{m.name}/{m.version}:ro"]
-        if len(self.models) == 1:
+            run += _bind(m.path.resolve(), f"{inside[m.name]}/{m.version}")
+        if len(self.models) == 1 and _PLAIN.fullmatch(self.models[0].name):
             run += ["-e", f"MODEL_NAME={self.models[0].name}", image]
-        else:
-            entries = "".join(f'  config {{ name: "{m.name}" base_path: "/models/{m.name}" '
-                              f'model_platform: "tensorflow" }}\n' for m in self.models)
-            (self.log_dir / "models.config").write_text("model_config_list {\n" + entries + "}\n")
-            run += ["-v", f"{self.log_dir / 'models.config'}:/models/models.config:ro", image,
-                    "--model_config_file=/models/models.config"]
+        else:  # the image's entrypoint puts MODEL_NAME into a shell line unquoted: odd names go by config file
+            config = self.log_dir / "models.config"
+            config.write_text(models_config([(m.name, inside[m.name]) for m in self.models]), encoding="ascii")
+            run += [*_bind(config, "/models/models.config"), image, "--model_config_file=/models/models.config"]
         run += ["--max_num_load_retries=0"]
         self.command = run
         out = subprocess.run(run, capture_output=True, text=True, timeout=120)

@@ -41,14 +41,20 @@ def _configs(flags: Flags) -> list:  # type: ignore[type-arg]
 
 
 def _watch_parent(pid: int, stop: threading.Event) -> None:
+    # A parent killed with SIGKILL stays a zombie until its own parent reaps it, and kill(pid, 0) still
+    # succeeds on a zombie; but its children are re-parented at once, so a changed getppid() says it too.
+    direct = os.getppid() == pid
     while not stop.wait(0.5):
         try:
             os.kill(pid, 0)
+            gone = direct and os.getppid() != pid
         except ProcessLookupError:
+            gone = True
+        except PermissionError:
+            gone = False
+        if gone:
             log.error("parent process %d is gone; shutting down", pid)
             os._exit(0)
-        except PermissionError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def shutdown(signum: int, frame: object) -> None:
         stop.set()
+        # a graceful stop waits for runs in flight (up to their deadline): never longer than 10 s
+        watchdog = threading.Timer(10.0, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)

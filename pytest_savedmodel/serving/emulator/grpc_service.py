@@ -10,18 +10,25 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from pytest_savedmodel.serving.emulator.core import ServerCore
+from pytest_savedmodel.serving.emulator.servables import RUN_TIMEOUT_MS
 from pytest_savedmodel.serving.emulator.status import ServingError, truncate_for_grpc
 
 __all__ = ["start_grpc_server"]
 
 
 def _call(context: Any, fn: Callable[[Any], Any], request: Any) -> Any:
+    remaining = context.time_remaining()  # None, or about 2**63 ns, without a deadline
+    # TF Serving bounds the session run by the client's deadline (DeadlineToTimeoutMillis)
+    bounded = remaining is not None and remaining < 10**8
+    token = RUN_TIMEOUT_MS.set(max(1, int(remaining * 1000)) if bounded else 0)
     try:
         return fn(request)
     except ServingError as exc:
         context.abort(getattr(grpc.StatusCode, exc.code, grpc.StatusCode.UNKNOWN), truncate_for_grpc(exc.message))
     except Exception as exc:  # never let a request kill the server; report it as TF Serving would
         context.abort(grpc.StatusCode.INTERNAL, truncate_for_grpc(f"{type(exc).__name__}: {exc}"))
+    finally:
+        RUN_TIMEOUT_MS.reset(token)
 
 
 class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]

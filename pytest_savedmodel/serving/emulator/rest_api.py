@@ -25,6 +25,7 @@ from typing import Any
 
 from pytest_savedmodel.serving.emulator import json_codec as J
 from pytest_savedmodel.serving.emulator.core import ServerCore, proto_to_ndarray
+from pytest_savedmodel.serving.emulator.servables import RUN_TIMEOUT_MS
 from pytest_savedmodel.serving.emulator.status import ServingError
 
 __all__ = ["RestServer", "start_rest_server"]
@@ -153,10 +154,13 @@ class _Api:
         return '{\n"model_spec":' + spec_json + ',\n"metadata": {"signature_def": ' + sig_json + "}\n}\n"
 
 
-def _make_handler(api: _Api, *, enable_cors: bool, max_body: int) -> type[BaseHTTPRequestHandler]:
+def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: int = 0) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "TensorFlow-Serving-emulator"
+        # --rest_api_timeout_in_ms bounds a session run (TF Serving's HttpRestApiHandler sets
+        # RunOptions.timeout_in_ms from it) and here also an idle keep-alive connection
+        timeout = timeout_ms / 1000 if timeout_ms > 0 else None
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # requests are not logged (TF Serving logs them only at VLOG 1)
@@ -215,6 +219,7 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int) -> type[BaseHT
             if not re.match(r"/v1/", path, re.I):
                 self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", json_body=False)
                 return
+            token = RUN_TIMEOUT_MS.set(max(0, timeout_ms))
             try:
                 text = api.handle(method, path, body)
                 self._send(200, text)
@@ -222,6 +227,8 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int) -> type[BaseHT
                 self._send(exc.http_status, J.dumps({"error": exc.message}))
             except Exception as exc:  # a bug of ours must not kill the server
                 self._send(500, J.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+            finally:
+                RUN_TIMEOUT_MS.reset(token)
 
         def do_GET(self) -> None:
             self._dispatch("GET")
@@ -258,8 +265,8 @@ class RestServer:
 def start_rest_server(core: ServerCore, *, host: str, port: int, timeout_ms: int = 30000, enable_cors: bool = False,
                       max_body_bytes: int = 64 * 1024 * 1024, max_depth: int = 128) -> RestServer:
     """Serve TF Serving's REST API for ``core`` on ``host:port`` in background threads."""
-    handler = _make_handler(_Api(core, max_depth), enable_cors=enable_cors, max_body=max_body_bytes)
+    handler = _make_handler(_Api(core, max_depth), enable_cors=enable_cors, max_body=max_body_bytes,
+                            timeout_ms=timeout_ms)
     ThreadingHTTPServer.daemon_threads = True
     httpd = ThreadingHTTPServer((host, port), handler)
-    httpd.timeout = timeout_ms / 1000
     return RestServer(httpd)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -20,7 +21,11 @@ from typing import Any
 
 from pytest_savedmodel.serving.emulator.status import ServingError, from_tf_error
 
-__all__ = ["ModelConfig", "ModelManager", "Servable", "VersionState", "configs_from_file"]
+#: The session-run timeout of the request being answered, in ms (0: none). gRPC sets it from the client's
+#: deadline and REST from --rest_api_timeout_in_ms, as TF Serving does; the run then ends with DEADLINE_EXCEEDED.
+RUN_TIMEOUT_MS: contextvars.ContextVar[int] = contextvars.ContextVar("run_timeout_ms", default=0)
+
+__all__ = ["RUN_TIMEOUT_MS", "ModelConfig", "ModelManager", "Servable", "VersionState", "configs_from_file"]
 
 log = logging.getLogger("tfs-emulator")
 
@@ -116,11 +121,22 @@ class Servable:
         except (KeyError, ValueError) as exc:
             raise ServingError("INVALID_ARGUMENT", str(exc)) from None
         import tensorflow as tf
+        from tensorflow.python.client import pywrap_tf_session
 
+        options = None
+        timeout_ms = RUN_TIMEOUT_MS.get()
+        if timeout_ms > 0:  # TF Serving: RunOptions.timeout_in_ms from the gRPC deadline or --rest_api_timeout_in_ms
+            from tensorflow.core.protobuf import config_pb2
+
+            options = pywrap_tf_session.TF_NewBufferFromString(
+                config_pb2.RunOptions(timeout_in_ms=timeout_ms).SerializeToString())
         try:
-            return list(self.session._call_tf_sessionrun(None, feed_map, fetch_list, [], None))
+            return list(self.session._call_tf_sessionrun(options, feed_map, fetch_list, [], None))
         except tf.errors.OpError as exc:
             raise from_tf_error(exc) from None
+        finally:
+            if options is not None:
+                pywrap_tf_session.TF_DeleteBuffer(options)
 
     def _output(self, name: str) -> Any:
         """The graph tensor ``name`` as a TF_Output, looked up once per name."""
