@@ -9,9 +9,11 @@ graph contains (see :mod:`pytest_savedmodel._parsespec`).
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pytest_savedmodel._domains import find_domains
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel._parsespec import find_parse_specs
 from pytest_savedmodel.errors import ModelLoadError, TagSetNotFound
@@ -123,6 +125,23 @@ def _ops(meta_graph: Any) -> frozenset[str]:
     return frozenset(ops)
 
 
+def _with_domains(ref: ModelRef, mg: Any, sigs: dict[str, SignatureSpec]) -> dict[str, SignatureSpec]:
+    """The signatures with the input domains the graph implies (see :mod:`pytest_savedmodel._domains`)."""
+    try:
+        found = find_domains(mg, sigs, assets=ref.path / "assets")
+    except Exception as exc:  # recovery is best effort; never block inspection
+        import warnings
+
+        warnings.warn(f"{ref.label()}: could not recover input domains from the graph: {exc}", stacklevel=3)
+        return sigs
+    out = dict(sigs)
+    for key, (inputs, features) in found.items():
+        s = sigs[key]
+        ps = replace(s.parse_spec, domains=features) if s.parse_spec is not None and features else s.parse_spec
+        out[key] = replace(s, domains=inputs, parse_spec=ps)
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def _inspect_cached(ref: ModelRef) -> ModelSpec:
     proto = read_saved_model(ref.path)
@@ -139,6 +158,7 @@ def _inspect_cached(ref: ModelRef) -> ModelSpec:
     for key, ps in parse_specs.items():
         s = sigs[key]
         sigs[key] = SignatureSpec(s.key, s.method_name, s.inputs, s.outputs, ps, s.defaults, s.graph_dtypes)
+    sigs = _with_domains(ref, mg, sigs)
     return ModelSpec(
         ref=ref,
         tag_sets=tuple(frozenset(m.meta_info_def.tags) for m in proto.meta_graphs),

@@ -8,6 +8,7 @@ and numpy dtypes lives here too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DTYPES",
     "DType",
+    "Domain",
     "FeatureSpec",
     "Features",
     "ModelRef",
@@ -231,12 +233,37 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
+class Domain:
+    """The values an input (or tf.Example feature) accepts, recovered from the graph ops that consume it.
+
+    ``kind`` is ``int`` or ``float`` (a range ``[min_value, max_value]``, bounds included; the id of an
+    embedding or gather table, the depth of a one-hot, the size of a bincount) or ``bytes``/``int`` with
+    ``values`` (the keys of a lookup table that rejects other keys). ``source`` names the ops, for messages.
+    Generation reads it as a schema domain of the same name: explicit ranges and a schema win over it.
+    """
+
+    kind: Literal["int", "float", "bytes"]
+    min_value: int | None = None
+    max_value: int | None = None
+    values: tuple[int | bytes, ...] | None = None
+    source: str = ""
+
+    def describe(self) -> str:
+        if self.values is not None:
+            shown = ", ".join(repr(v) for v in self.values[:6]) + (", ..." if len(self.values) > 6 else "")
+            return f"one of {len(self.values)} values ({shown}) from {self.source}"
+        return f"in [{self.min_value}, {self.max_value}] from {self.source}"
+
+
+@dataclass(frozen=True)
 class ParseSpec:
     """The tf.Example parse spec a parsing signature applies to one string input."""
 
     input_alias: str
     features: tuple[FeatureSpec, ...]
     op: str = "ParseExampleV2"
+    #: feature key -> the values the graph accepts for it (dense features only); see :class:`Domain`
+    domains: Mapping[str, Domain] = field(default_factory=dict, compare=False)
 
     def feature(self, key: str) -> FeatureSpec:
         for f in self.features:
@@ -260,6 +287,8 @@ class SignatureSpec:
     parse_spec: ParseSpec | None = None
     defaults: frozenset[str] = frozenset()  # inputs that a TF2 function gives a default
     graph_dtypes: dict[str, DType] = field(default_factory=dict)  # input alias -> dtype of the graph tensor fed
+    #: input alias -> the values the graph accepts for it (see :class:`Domain`; filled when inspected)
+    domains: Mapping[str, Domain] = field(default_factory=dict, compare=False)
 
     @property
     def is_parsing(self) -> bool:

@@ -7,13 +7,16 @@ and says what is allowed.
 
 Defaults keep inputs in a range models are built for: floats in [-1000, 1000],
 integers in [-1000, 1000] clipped to the dtype, finite values only, short byte
-strings. Override per input with ``ranges``. Importing this module does not
-import TensorFlow.
+strings. Where the model's graph bounds an input (an embedding id, a one-hot
+depth, a closed vocabulary: ``SignatureSpec.domains``), values stay inside that
+domain; a TFMD schema's domain wins over it, and ``ranges`` win over both.
+Importing this module does not import TensorFlow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -21,8 +24,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pytest_savedmodel.errors import InvalidArgument
-from pytest_savedmodel.schema import Schema
-from pytest_savedmodel.spec import DType, Features, FeatureSpec, ParseSpec, SignatureSpec, TensorSpec
+from pytest_savedmodel.schema import FeatureDomain, Schema
+from pytest_savedmodel.spec import (
+    Domain,
+    DType,
+    Features,
+    FeatureSpec,
+    ParseSpec,
+    SignatureSpec,
+    TensorSpec,
+)
 
 __all__ = ["elements", "example_features", "feature_dicts", "tensors", "tf_examples"]
 
@@ -154,19 +165,38 @@ def _check_names(what: str, names: Collection[str], known: Collection[str]) -> N
         raise InvalidArgument(f"{what}={unknown!r}: no such input; inputs that exist: {', '.join(sorted(known))}")
 
 
-def _schema_domain(schema: Schema | None, name: str, dtype: DType, r: Range) -> tuple[Range, Any, Any]:
-    """(range, vocabulary, domain) for ``name``: explicit ``ranges`` win over the schema's bounds."""
+def _fits(value: Any, dtype: DType) -> bool:
+    """Whether a vocabulary value can be fed as ``dtype`` (bytes for strings, ints for integers)."""
+    if dtype.is_string:
+        return isinstance(value, bytes)
+    return dtype.is_integer and isinstance(value, int) and not isinstance(value, bool)
+
+
+def _schema_domain(schema: Schema | None, name: str, dtype: DType, r: Range,
+                   graph: Domain | None = None) -> tuple[Range, Any, Any]:
+    """(range, vocabulary, domain) for ``name``: explicit ``ranges`` win over the schema, which wins over ``graph``.
+
+    ``graph`` is what the model's own ops accept (:class:`~pytest_savedmodel.spec.Domain`); it is read as a schema
+    domain of the same name, so one mechanism bounds both.
+    """
     d = schema.domain(name) if schema is not None else None
-    if d is None or schema is None:
-        return r, None, None
     want = "bytes" if dtype.is_string else "int" if (dtype.is_integer or dtype.is_bool) else "float"
-    if d.kind in ("bytes", "int", "float") and d.kind != want:
+    if d is not None and schema is not None and d.kind in ("bytes", "int", "float") and d.kind != want:
         raise InvalidArgument(f"{name}: the schema {schema.path} declares it {d.kind.upper()} but the model takes it "
                               f"as {dtype.name}; one of them is wrong (a training-serving skew)")
+    if graph is not None and graph.kind == want:  # what the schema leaves open, the graph's domain bounds
+        g = FeatureDomain(name, graph.kind, graph.min_value, graph.max_value, graph.values)
+        d = g if d is None else replace(
+            d, min_value=g.min_value if d.min_value is None else d.min_value,
+            max_value=g.max_value if d.max_value is None else d.max_value,
+            values=d.values if d.values is not None or d.min_value is not None or d.max_value is not None
+            else g.values)
+    if d is None:
+        return r, None, None
     lo = r[0] if r[0] is not None else d.min_value
     hi = r[1] if r[1] is not None else d.max_value
     values = d.values if r == (None, None) else None
-    if values is not None and not dtype.is_string:
+    if values is not None and not all(_fits(v, dtype) for v in values):
         values = None
     return (lo, hi), values, d
 
@@ -207,7 +237,8 @@ def feature_dicts(
     domains: dict[str, tuple[Range, Any]] = {}
     for alias, spec in signature.inputs.items():
         if alias != parse_input:
-            r, vocab, d = _schema_domain(schema, alias, spec.dtype, ranges.get(alias, (None, None)))
+            r, vocab, d = _schema_domain(schema, alias, spec.dtype, ranges.get(alias, (None, None)),
+                                         signature.domains.get(alias))
             domains[alias] = (r, vocab)
             if d is not None and d.required:
                 optional = [o for o in optional if o != alias]
@@ -287,7 +318,8 @@ def example_features(
     sizes = _batch_strategy(batch_size)
     plan: dict[str, tuple[Range, Any, tuple[int, int], bool]] = {}
     for f in parse_spec.features:
-        r, vocab, d = _schema_domain(schema, f.key, f.dtype, ranges.get(f.key, (None, None)))
+        r, vocab, d = _schema_domain(schema, f.key, f.dtype, ranges.get(f.key, (None, None)),
+                                     parse_spec.domains.get(f.key))
         counts = (0, 3)
         if d is not None and (d.min_count is not None or d.max_count is not None):
             lo_c = d.min_count or 0
