@@ -69,7 +69,11 @@ def parse_mode(mode: str) -> tuple[str, str]:
             return kind, arg
         raise UsageError(f"--savedmodel-server={mode!r}: url: needs GRPC_TARGET,REST_URL, e.g. "
                          f"url:localhost:8500,http://localhost:8501")
-    raise UsageError(f"--savedmodel-server={mode!r}: unknown mode; use one of {MODES} "
+    import difflib
+
+    close = difflib.get_close_matches(kind, ["auto", "emulator", "binary", "docker", "url", "none"], n=1)
+    hint = f"did you mean --savedmodel-server={close[0]}{':' + arg if arg else ''}? " if close else ""
+    raise UsageError(f"--savedmodel-server={mode!r}: unknown mode; {hint}use one of {MODES} "
                      f"(e.g. --savedmodel-server=binary:/usr/bin/tensorflow_model_server)")
 
 

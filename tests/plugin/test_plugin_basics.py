@@ -54,6 +54,12 @@ def test_markers_registered_for_strict_markers(pytester: pytest.Pytester) -> Non
         (["--savedmodel-max-p99-ms=0"], "--savedmodel-max-p99-ms=0.0: must be a positive number of milliseconds"),
         (["--savedmodel=/a", "--savedmodel-baseline=/b", "--savedmodel-baseline=/c"], "model 'a' has two baselines"),
         (["--savedmodel=/a", "--savedmodel-baseline=other=/b"], "--savedmodel-baseline=/b: no --savedmodel named"),
+        (["--savedmodel=/a", "--savedmodel-server=emulater"],
+         "--savedmodel-server='emulater': unknown mode; did you mean --savedmodel-server=emulator? use one of auto,"),
+        (["--savedmodel=/a", "--savedmodel-server=dokcer:tfs:2.15"], "did you mean --savedmodel-server=docker:tfs:2.15?"),
+        (["--savedmodel=/a", "--savedmodel-server=url:localhost:8500"], "url: needs GRPC_TARGET,REST_URL"),
+        (["--savedmodel=/a", "--savedmodel-timeout=0"], "--savedmodel-timeout=0.0: give a number of seconds above 0"),
+        (["--savedmodel=/a", "--savedmodel-server-timeout=-1"], "--savedmodel-server-timeout=-1.0: give a number"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], words: str) -> None:
