@@ -25,19 +25,21 @@ __all__ = ["CATALOGUE", "CHECKS", "Check", "run_check"]
 
 @dataclass(frozen=True)
 class Check:
-    """A named check and the function that runs it."""
+    """A named check and the function that runs it (``calls_model``: it feeds the signature inputs)."""
 
     name: str
     doc: str
     run: Callable[[CheckContext], None]
+    calls_model: bool = True
 
 
 CATALOGUE: dict[str, Check] = {}
 
 
-def _register(name: str, doc: str) -> Callable[[Callable[[CheckContext], None]], Callable[[CheckContext], None]]:
+def _register(name: str, doc: str, *, calls_model: bool = True) -> Callable[[Callable[[CheckContext], None]],
+                                                                            Callable[[CheckContext], None]]:
     def deco(fn: Callable[[CheckContext], None]) -> Callable[[CheckContext], None]:
-        CATALOGUE[name] = Check(name, doc, fn)
+        CATALOGUE[name] = Check(name, doc, fn, calls_model)
         return fn
 
     return deco
@@ -50,6 +52,11 @@ def run_check(ctx: CheckContext) -> CheckResult:
         raise UsageError(f"unknown check {ctx.planned.check!r}; known checks: {', '.join(CHECKS)}")
     if ctx.result.samples is None and ctx.planned.check == "parity":
         ctx.result.samples = []
+    if check.calls_model and ctx.signature is not None:  # before anything is drawn or allocated
+        from pytest_savedmodel.sizes import DEFAULT_MAX_INPUT_BYTES, check_sizes
+
+        bound = getattr(ctx.settings, "max_input_bytes", DEFAULT_MAX_INPUT_BYTES)
+        check_sizes(ctx.signature, bound=bound, label=ctx.label)
     check.run(ctx)
     return ctx.result
 
@@ -57,7 +64,7 @@ def run_check(ctx: CheckContext) -> CheckResult:
 # --------------------------------------------------------------------------- model checks
 
 
-@_register("load", "the SavedModel (or the path's artifact) loads and has a callable signature")
+@_register("load", "the SavedModel (or the path's artifact) loads and has a callable signature", calls_model=False)
 def load(ctx: CheckContext) -> None:
     side = ctx.planned.right
     if side is None:
@@ -66,7 +73,7 @@ def load(ctx: CheckContext) -> None:
         ctx.open(side).load()
 
 
-@_register("signature", "the SignatureDef's dtypes match the graph it feeds")
+@_register("signature", "the SignatureDef's dtypes match the graph it feeds", calls_model=False)
 def signature(ctx: CheckContext) -> None:
     from pytest_savedmodel.checks import check_signature_graph
 
@@ -183,7 +190,7 @@ def _filled(features: Features, defaults: dict[str, Any], sig: Any) -> Features:
 # --------------------------------------------------------------------------- the lock, golden examples, load
 
 
-@_register("contract", "the contract lock (or the baseline): drift by named rules")
+@_register("contract", "the contract lock (or the baseline): drift by named rules", calls_model=False)
 def contract(ctx: CheckContext) -> None:
     import warnings
 

@@ -143,21 +143,21 @@ def run_property(
     """
     from hypothesis import HealthCheck, given, settings
 
-    from pytest_savedmodel.errors import CallTimeout
+    from pytest_savedmodel.errors import OutOfMemory, Unrunnable
 
-    hung: list[CallTimeout] = []
+    hung: list[Unrunnable | OutOfMemory] = []
 
     @given(features=strategy)
     def check(features: Features) -> None:
-        # A call that timed out is reported with its input as drawn: shrinking it would wait out the deadline
-        # again for every candidate, so the remaining examples are passed over instead.
+        # A call that timed out or ran out of memory is reported with its input as drawn: shrinking would
+        # wait out the deadline (or exhaust memory) again for every candidate; the other examples are passed over.
         if hung:
             return
         if stats is not None:
             stats.examples += 1
         try:
             body(features)
-        except CallTimeout as exc:
+        except (Unrunnable, OutOfMemory) as exc:
             hung.append(exc)
 
     check.hypothesis.inner_test._hypothesis_internal_add_digest = digest.encode()  # type: ignore[attr-defined]

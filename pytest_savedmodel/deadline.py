@@ -22,10 +22,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pytest_savedmodel.errors import CallTimeout
+from pytest_savedmodel.errors import CallTimeout, OutOfMemory
 
-__all__ = ["DEFAULT_TIMEOUT", "TimedOut", "call_timeout", "interruptible", "session_run", "set_call_timeout",
-           "timeout_finding"]
+__all__ = ["DEFAULT_TIMEOUT", "TimedOut", "call_timeout", "interruptible", "out_of_memory", "session_run",
+           "set_call_timeout", "timeout_finding"]
 
 DEFAULT_TIMEOUT = 60.0
 _timeout = DEFAULT_TIMEOUT
@@ -154,3 +154,15 @@ def timeout_finding(path: str, label: str, signature: str, features: Mapping[str
         f"tf.while_loop whose condition never turns false) holds a TF Serving thread the same way until the "
         f"client's deadline. If the model is merely slow, raise --savedmodel-timeout.",
         path=path, signature=signature, seconds=seconds, features=dict(features))
+
+
+def out_of_memory(path: str, what: str, features: Mapping[str, Any], exc: BaseException) -> OutOfMemory:
+    """The error for a call that ran out of memory: the machine's limit, reported once, not a finding."""
+    import numpy as np
+
+    size = sum(np.asarray(v).nbytes for v in features.values())
+    reason = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()[0][:300]
+    return OutOfMemory(f"{path} path: {what} ran out of memory on inputs of {size} bytes ({type(exc).__name__}: "
+                       f"{reason}). The machine could not hold what the model computes for these inputs; other "
+                       f"checks of this signature are skipped. Lower --savedmodel-max-batch or give the run more "
+                       f"memory", runner=path, signature=what)

@@ -11,13 +11,16 @@ Three kinds, one base class::
     │   ├── SignatureNotFound      no such signature (lists the ones that exist)
     │   ├── TagSetNotFound         no such tag-set (lists the ones that exist)
     │   ├── RunnerError            a runner could not produce outputs
+    │   │   └── OutOfMemory        the call ran out of memory (MemoryError, TF ResourceExhausted)
     │   ├── ServerStartError       a model server did not start or become AVAILABLE
     │   └── MissingExtra           an optional package is not installed
     ├── SameCause                  this check would fail for a cause another item reported (a skip)
     └── Finding (AssertionError)   the model is wrong: a test failure, not a crash
         ├── ContractViolation      signature/dtype/shape differs from what was declared
         ├── ModelCheckFailure      non-finite output, batch dependence, nondeterminism
-        │   └── CallTimeout        a call did not finish within --savedmodel-timeout
+        │   └── Unrunnable         holds for every check of the signature (the others are skipped)
+        │       ├── CallTimeout    a call did not finish within --savedmodel-timeout
+        │       └── TooLarge       declared shapes need more than --savedmodel-max-input-bytes
         └── ParityMismatch         two runners disagree
 
 Findings carry structured fields besides their text so reports can be built
@@ -43,6 +46,7 @@ __all__ = [
     "ModelCheckFailure",
     "ModelLoadError",
     "ModelNotFound",
+    "OutOfMemory",
     "ParityMismatch",
     "RunnerError",
     "SameCause",
@@ -50,6 +54,8 @@ __all__ = [
     "ServerStartError",
     "SignatureNotFound",
     "TagSetNotFound",
+    "TooLarge",
+    "Unrunnable",
     "UsageError",
 ]
 
@@ -186,11 +192,24 @@ class ParityMismatch(Finding):
     """Two runners gave different outputs for the same inputs."""
 
 
-class CallTimeout(ModelCheckFailure):
+class Unrunnable(ModelCheckFailure):
+    """A finding that holds for every check of a signature: the first item reports it, the others are skipped
+    naming that item, and generated inputs are not shrunk (each attempt would cost as much again)."""
+
+
+class CallTimeout(Unrunnable):
     """A model call did not finish within ``--savedmodel-timeout``: the model may loop forever on the input.
 
     Fields: ``path``, ``signature``, ``seconds``, ``features`` (the inputs of the call that hung).
     """
+
+
+class TooLarge(Unrunnable):
+    """Declared shapes need more memory per row than ``--savedmodel-max-input-bytes``: nothing is allocated."""
+
+
+class OutOfMemory(RunnerError):
+    """A call ran out of memory (MemoryError, TensorFlow's ResourceExhausted): the machine, not a finding."""
 
 
 class SameCause(SavedModelError):

@@ -26,7 +26,10 @@ def _array(t: TensorSpec, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, 2, shape).astype(bool)
     if t.dtype.is_integer:
         return rng.integers(0, 6, shape).astype(t.dtype.numpy)  # type: ignore[arg-type]
-    return np.round(rng.uniform(-2.0, 2.0, shape), 3).astype(t.dtype.numpy or "float32")
+    dtype = np.dtype(t.dtype.numpy or "float32")
+    if dtype.kind == "f" and dtype.itemsize <= 4:  # drawn in the input's own dtype: no float64 copy
+        return np.round(rng.random(shape, dtype=np.float32) * 4 - 2, 3).astype(dtype)
+    return np.round(rng.uniform(-2.0, 2.0, shape), 3).astype(dtype)
 
 
 def golden_inputs(sig: SignatureSpec, *, count: int = 3) -> list[Features]:

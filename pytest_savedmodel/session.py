@@ -25,10 +25,12 @@ from pytest_savedmodel.errors import (
     CallTimeout,
     EnvironmentProblem,
     MissingExtra,
+    OutOfMemory,
     ParityMismatch,
     RunnerError,
     SameCause,
     SavedModelError,
+    Unrunnable,
     UsageError,
 )
 from pytest_savedmodel.lockstate import LockedContract
@@ -140,11 +142,13 @@ class Session(LockedContract):
                 raise SameCause(f"same cause as {item}: {why}", item=item)
         try:
             run_check(ctx)
-        except CallTimeout as exc:
-            # a signature that hangs would hang every other check of it: they are skipped, naming this item
+        except (Unrunnable, OutOfMemory) as exc:
+            # a signature that hangs (or cannot be fed) would do so in every other check of it: they are
+            # skipped, naming this item
+            why = (f"did not answer within {exc.fields.get('seconds', 0):g} s" if isinstance(exc, CallTimeout)
+                   else "ran out of memory" if isinstance(exc, OutOfMemory) else "declares shapes over the size bound")
             for key in sides:
-                self._causes.setdefault(key, (result.nodeid, f"{key[1]!r} of {key[0]} did not answer within "
-                                                             f"{exc.fields.get('seconds', 0):g} s"))
+                self._causes.setdefault(key, (result.nodeid, f"{key[1]!r} of {key[0]} {why}"))
             raise
         return result
 

@@ -78,6 +78,9 @@ _CORE = [
            kind="int"),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
            "(default: 60).", 60.0, metavar="S", kind="float"),
+    Option("--savedmodel-max-input-bytes", "bytes one row of a signature input (or of a statically shaped "
+           "output) may take; a signature declaring more is one finding and is not called (default: 64 MiB).",
+           64 * 2**20, metavar="BYTES", kind="int"),
     Option("--savedmodel-timeout", "seconds one model call may take on any path (session run, eager call, gRPC "
            "deadline, REST timeout); a call past it is a finding that names the inputs, and the run goes on "
            "(default: 60).", 60.0, metavar="S", kind="float"),
@@ -159,6 +162,7 @@ class Settings:
     server: str = "auto"
     server_timeout: float = 60.0
     timeout: float = 60.0
+    max_input_bytes: int = 64 * 2**20
     reports: tuple[Path, ...] = ()
     contract: Path | None = None
     update_contract: bool = False
@@ -264,6 +268,9 @@ class Settings:
         from pytest_savedmodel.serving.launcher import parse_mode
 
         parse_mode(str(values["savedmodel_server"]))  # a typo ends the run here, not in every served item
+        if values["savedmodel_max_input_bytes"] < 1024:
+            raise UsageError(f"--savedmodel-max-input-bytes={values['savedmodel_max_input_bytes']}: give at least "
+                             f"1024 bytes")
         for dest in ("savedmodel_timeout", "savedmodel_server_timeout"):
             if not values[dest] > 0:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: give a number of seconds above 0")
@@ -290,6 +297,7 @@ class Settings:
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
             timeout=values["savedmodel_timeout"],
+            max_input_bytes=values["savedmodel_max_input_bytes"],
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             seed=values["savedmodel_seed"],
             counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]

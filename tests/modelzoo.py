@@ -269,3 +269,24 @@ def looping(base: Path) -> Path:
         return {"x": x}, {"y": y * 2.0}
 
     return build(base, graph)
+
+
+def huge_input(base: Path, *, dims: tuple[int, ...] = (50_000_000,)) -> Path:
+    """An input declared ``[-1, *dims]`` float32 (200 MB a row by default); ``y = sum(x)`` per row."""
+
+    def graph(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, *dims], name="x")
+        return {"x": x}, {"y": tf.reduce_sum(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)}
+
+    return build(base, graph)
+
+
+def huge_output(base: Path) -> Path:
+    """``y = zeros([batch, 100000000])`` declared ``[-1, 100000000]`` float32: 400 MB a row of output."""
+
+    def graph(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        y = tf.zeros(tf.stack([tf.shape(x)[0], 100_000_000]))
+        return {"x": x}, {"y": tf.ensure_shape(y, [None, 100_000_000])}
+
+    return build(base, graph)

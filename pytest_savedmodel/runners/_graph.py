@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
-from pytest_savedmodel.deadline import TimedOut, session_run, timeout_finding
+from pytest_savedmodel.deadline import TimedOut, out_of_memory, session_run, timeout_finding
 from pytest_savedmodel.errors import RunnerError
 from pytest_savedmodel.runners._session import tf_reason
 from pytest_savedmodel.runners.base import Runner
@@ -86,6 +86,8 @@ class GraphRunner(Runner):
             values = session_run(self._session, feed, fetch_outputs)
         except TimedOut:
             raise timeout_finding(self.name, self.source, self.signature.key, features) from None
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise out_of_memory(self.name, self.source, features, exc) from None
         except tf.errors.OpError as exc:
             first = tf_reason(exc)
             raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
-from pytest_savedmodel.deadline import TimedOut, eager_call, timeout_finding
+from pytest_savedmodel.deadline import TimedOut, eager_call, out_of_memory, timeout_finding
 from pytest_savedmodel.errors import ModelLoadError, RunnerError
 from pytest_savedmodel.runners._session import tf_reason
 from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors, sendable_inputs
@@ -98,6 +98,9 @@ class EagerRunner(Runner):
             out = eager_call(fn, **tensors)
         except TimedOut:
             raise timeout_finding(self.name, self.ref.label(), self.signature.key, features) from None
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise out_of_memory(self.name, f"{self.ref.label()} signature {self.signature.key!r}", features,
+                                exc) from None
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise RunnerError(f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on "
                               f"inputs {describe_features(features)}: {type(exc).__name__}: {tf_reason(exc)}",

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
-from pytest_savedmodel.deadline import TimedOut, timeout_finding
+from pytest_savedmodel.deadline import TimedOut, out_of_memory, timeout_finding
 from pytest_savedmodel.errors import RunnerError, UsageError
 from pytest_savedmodel.runners._session import LoadedModel, load_session, tf_reason
 from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors
@@ -113,6 +113,9 @@ class RawRunner(Runner):
             values = self.model.run(feeds, fetches)
         except TimedOut:
             raise timeout_finding(self.name, self.ref.label(), self.signature.key, features) from None
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise out_of_memory(self.name, f"{self.ref.label()} signature {self.signature.key!r}", features,
+                                exc) from None
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise RunnerError(
                 f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on inputs "

@@ -25,6 +25,8 @@ def _call(context: Any, fn: Callable[[Any], Any], request: Any) -> Any:
         return fn(request)
     except ServingError as exc:
         context.abort(getattr(grpc.StatusCode, exc.code, grpc.StatusCode.UNKNOWN), truncate_for_grpc(exc.message))
+    except MemoryError:  # TF Serving answers an allocation failure with TF's RESOURCE_EXHAUSTED
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "OOM when allocating the request's tensors or outputs")
     except Exception as exc:  # never let a request kill the server; report it as TF Serving would
         context.abort(grpc.StatusCode.INTERNAL, truncate_for_grpc(f"{type(exc).__name__}: {exc}"))
     finally:

@@ -225,6 +225,8 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: in
                 self._send(200, text)
             except ServingError as exc:
                 self._send(exc.http_status, J.dumps({"error": exc.message}))
+            except MemoryError:  # RESOURCE_EXHAUSTED, as TF Serving maps TF's allocation failures
+                self._send(429, J.dumps({"error": "OOM when allocating the request's tensors or outputs"}))
             except Exception as exc:  # a bug of ours must not kill the server
                 self._send(500, J.dumps({"error": f"{type(exc).__name__}: {exc}"}))
             finally:
