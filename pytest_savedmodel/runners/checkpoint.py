@@ -74,13 +74,35 @@ class CheckpointRunner(GraphRunner):
         try:
             with graph.as_default():
                 saver = tf.compat.v1.train.import_meta_graph(str(self.prefix) + ".meta", clear_devices=True)
+                if saver is None:
+                    raise ValueError("the meta graph has no variables and no saver to restore them with")
                 saver.restore(session, str(self.prefix))
         except (tf.errors.OpError, ValueError, OSError) as exc:
             session.close()
             first = tf_reason(exc)
-            raise ModelLoadError(f"could not restore checkpoint {self.prefix}: {type(exc).__name__}: {first}",
-                                 path=self.prefix) from None
+            raise ModelLoadError(f"could not restore checkpoint {self.prefix}: {type(exc).__name__}: {first}."
+                                 f"{self._names_hint(graph)}", path=self.prefix) from None
         return graph, session
+
+    def _names_hint(self, graph: Any) -> str:
+        """The checkpoint's variable names against the graph's, when they differ (saved under other names)."""
+        tf = import_tf()
+        try:
+            saved = {name for name, _ in tf.train.list_variables(str(self.prefix))}
+        except (tf.errors.OpError, ValueError, OSError):
+            return ""
+        with graph.as_default():
+            wanted = {v.op.name for v in tf.compat.v1.global_variables()}
+        missing, extra = sorted(wanted - saved), sorted(saved - wanted)
+        if not missing and not extra:
+            return ""
+
+        def shown(names: list[str]) -> str:
+            return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "(none)"
+
+        return (f" The graph's variables not in the checkpoint: {shown(missing)}; the checkpoint's variables not in "
+                f"the graph: {shown(extra)}. Were they saved under other names (another name scope, or "
+                f"tf.train.Saver(var_list={{...}}))?")
 
 
 def _open(target: Target) -> CheckpointRunner:
