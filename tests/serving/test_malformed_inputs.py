@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from pytest_savedmodel.errors import (
+    CallTimeout,
     InvalidArgument,
     ModelLoadError,
     ModelNotFound,
@@ -36,6 +37,7 @@ from pytest_savedmodel.errors import (
     ServerStartError,
     SignatureNotFound,
     TagSetNotFound,
+    TooLarge,
     UsageError,
 )
 from pytest_savedmodel.lock import LockError, locked_model, read_lock
@@ -311,6 +313,73 @@ def server_killed_mid_run(env: Env) -> object:
         return runner.predict({"x": np.array([[1.0]], np.float32)})
 
 
+def newest_version_interrupted(env: Env) -> object:
+    base = env.copy()  # holds version 00000123; an export of 124 was cut short
+    (base / "00000124" / "variables").mkdir(parents=True)
+    return _find(base)
+
+
+def newest_version_dangling_link(env: Env) -> object:
+    base = env.copy()
+    (base / "00000200").symlink_to(env.tmp / "exports" / "200")
+    return _find(base)
+
+
+def _with_call_timeout(seconds: float, call: Callable[[], object]) -> object:
+    import pytest_savedmodel.deadline as deadline
+
+    before = deadline.call_timeout()
+    deadline.set_call_timeout(seconds)
+    try:
+        return call()
+    finally:
+        deadline.set_call_timeout(before)
+
+
+def model_that_loops_forever(env: Env) -> object:
+    from pytest_savedmodel.runners.raw import RawRunner
+    from tests import modelzoo
+
+    path = modelzoo.looping(env.tmp / "looping")
+    runner = RawRunner(_find(path), _inspect(path).signature("serving_default"))
+    return _with_call_timeout(1.0, lambda: runner.predict({"x": np.array([2.0, -1.0], np.float32)}))
+
+
+def served_model_that_loops_forever(env: Env) -> object:
+    from pytest_savedmodel.runners.grpc import GrpcRunner
+    from pytest_savedmodel.serving.launcher import ModelServer, ServedModel
+    from tests import modelzoo
+
+    ref = _find(modelzoo.looping(env.tmp / "looping"))
+    sig = _inspect(ref.path).signature("serving_default")
+
+    def call() -> object:
+        with ModelServer.create("emulator", models=[ServedModel("looping", ref.path, 1)],
+                                log_dir=env.tmp / "log") as server:
+            return GrpcRunner(sig, target=server.grpc_target, model_name="looping").predict(
+                {"x": np.array([-1.0], np.float32)})
+
+    return _with_call_timeout(2.0, call)
+
+
+def huge_declared_input(env: Env) -> object:
+    from pytest_savedmodel.sizes import check_sizes
+    from tests import modelzoo
+
+    path = modelzoo.huge_input(env.tmp / "huge")
+    check_sizes(_inspect(path).signature("serving_default"), bound=64 * 2**20)
+    return None
+
+
+def huge_declared_output(env: Env) -> object:
+    from pytest_savedmodel.sizes import check_sizes
+    from tests import modelzoo
+
+    path = modelzoo.huge_output(env.tmp / "huge_out")
+    check_sizes(_inspect(path).signature("serving_default"), bound=64 * 2**20)
+    return None
+
+
 def _rest(env: Env, body: bytes | str) -> object:
     r = requests.post(f"{env.emulator.rest}/v1/models/default:predict", data=body, timeout=30)
     raise HttpError(r.status_code, r.headers.get("Content-Type", ""), r.text)
@@ -417,6 +486,21 @@ TABLE: list[Row] = [
     (rest_body_over_size_bound, HttpError, ["HTTP 413 application/json", "bytes is larger than the",
                                             "--max_request_bytes"], 20),
     (grpc_message_over_bound, GrpcError, ["RESOURCE_EXHAUSTED", "larger than max"], 20),
+    (newest_version_interrupted, ModelNotFound, ["the newest version under", "is 00000124 (TF Serving serves the "
+                                                 "highest numeric child)", "holds no saved_model.pb (contents: "
+                                                 "variables/)", "would not fall back to an older one",
+                                                 "--savedmodel-version=123"], 5),
+    (newest_version_dangling_link, ModelNotFound, ["is 00000200", "is a dangling symlink",
+                                                   "200, which does not exist"], 5),
+    (model_that_loops_forever, CallTimeout, ["raw path: looping v1 signature 'serving_default' did not answer "
+                                             "within 1 s (--savedmodel-timeout) on inputs {'x': [2.0, -1.0]}",
+                                             "A model that loops forever"], 20),
+    (served_model_that_loops_forever, CallTimeout, ["grpc path: model 'looping' at 127.0.0.1:",
+                                                    "did not answer within 2 s (--savedmodel-timeout) on inputs "
+                                                    "{'x': [-1.0]}"], 60),
+    (huge_declared_input, TooLarge, ["input 'x' declares [-1, 50000000] float32: 200 MB per row, over the 67.1 MB "
+                                     "bound", "Nothing was allocated", "--savedmodel-max-input-bytes"], 15),
+    (huge_declared_output, TooLarge, ["output 'y' declares [-1, 100000000] float32: 400 MB per row"], 15),
 ]
 
 
