@@ -18,14 +18,13 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pytest_savedmodel._files import atomic_write
 from pytest_savedmodel.errors import EnvironmentProblem
 from pytest_savedmodel.spec import ModelSpec, SignatureSpec, TensorSpec, dtype_by_name
 
@@ -137,14 +136,7 @@ def write_lock(path: Path, models: Mapping[str, Any]) -> bool:
     text = dumps(models)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"))  # with the user's umask (0644 typically), not mkstemp's 0600
     return True
 
 

@@ -12,13 +12,12 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_savedmodel._files import atomic_write
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.results import CheckResult
 
@@ -102,14 +101,7 @@ def check_report_path(path: str, *, root: Path | None = None) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
 
 
 def _plots(data: ReportData) -> dict[str, str]:

@@ -49,3 +49,24 @@ def test_nothing_is_written_under_home(pytester: pytest.Pytester, zoo_dir: Path,
     assert (pytester.path / "r.html").exists()
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
     assert os.environ.get("KERAS_HOME") is None  # and the variables are not left set in this process
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_reports_and_the_lock_get_the_users_umask(pytester: pytest.Pytester, zoo_dir: Path, umask: int,
+                                                  mode: int) -> None:
+    """They were written through mkstemp, whose 0600 a rename kept: a CI artifact nobody else could read."""
+    import stat
+
+    from tests import modelzoo
+
+    model = modelzoo.half_plus_two(zoo_dir / f"hygiene_umask_{umask:o}")
+    previous = os.umask(umask)
+    try:
+        result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-server=none", f"--savedmodel={model}",
+                                    "--savedmodel-examples=3", "--savedmodel-update-contract",
+                                    "--savedmodel-report=r.json", "--savedmodel-report=r.md")
+    finally:
+        os.umask(previous)
+    result.assert_outcomes(passed=8)
+    for name in ("r.json", "r.md", "savedmodel.lock.json"):
+        assert stat.S_IMODE((pytester.path / name).stat().st_mode) == mode, name
