@@ -140,10 +140,13 @@ class SignatureNotFound(EnvironmentProblem):
 class RunnerError(EnvironmentProblem):
     """A runner failed to produce outputs (the model raised, a server refused...)."""
 
-    def __init__(self, message: str, *, runner: str = "", signature: str = "") -> None:
+    def __init__(self, message: str, *, runner: str = "", signature: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.runner = runner
         self.signature = signature
+        #: the model's (or server's) own one-line reason, when the model rejected the inputs: the session
+        #: reports one item per reason and signature, the others as skipped "same cause as ..."
+        self.reason = reason
 
 
 class ServerStartError(EnvironmentProblem):

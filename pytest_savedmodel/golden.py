@@ -11,21 +11,31 @@ from pytest_savedmodel.compare import ParityResult, Tolerance, compare_outputs, 
 from pytest_savedmodel.errors import ParityMismatch, SavedModelError
 from pytest_savedmodel.lock import decode_array, encode_array
 from pytest_savedmodel.runners.base import Runner
-from pytest_savedmodel.spec import Features, SignatureSpec, TensorSpec
+from pytest_savedmodel.spec import Domain, Features, SignatureSpec, TensorSpec
 
 __all__ = ["golden_inputs", "make_golden", "replay_golden"]
 
 
-def _array(t: TensorSpec, rng: np.random.Generator) -> np.ndarray:
+def _array(t: TensorSpec, rng: np.random.Generator, domain: Domain | None = None) -> np.ndarray:
+    """Deterministic values for ``t``, inside the values the graph accepts for it (``domain``) when known."""
     shape = tuple(2 if d is None else d for d in (t.shape if t.shape is not None else (None,)))
+    size = int(np.prod(shape))
+    if domain is not None and domain.values:  # a vocabulary: its members (a lookup without OOV buckets)
+        picks = [domain.values[int(i)] for i in rng.integers(0, len(domain.values), size)]
+        out = np.empty(size, dtype=object)
+        out[:] = [v.encode() if isinstance(v, str) else v for v in picks]
+        return out.reshape(shape) if t.dtype.is_string else out.astype(t.dtype.numpy).reshape(shape)
     if t.dtype.is_string:
-        out = np.empty(int(np.prod(shape)), dtype=object)
-        out[:] = [f"s{i}".encode() for i in range(out.size)]
+        out = np.empty(size, dtype=object)
+        out[:] = [f"s{i}".encode() for i in range(size)]
         return out.reshape(shape)
     if t.dtype.is_bool:
         return rng.integers(0, 2, shape).astype(bool)
     if t.dtype.is_integer:
-        return rng.integers(0, 6, shape).astype(t.dtype.numpy)  # type: ignore[arg-type]
+        lo, hi = 0, 5
+        if domain is not None and domain.min_value is not None and domain.max_value is not None:
+            lo, hi = int(domain.min_value), int(min(domain.max_value, domain.min_value + 5))  # an id table: 0..5
+        return rng.integers(lo, hi + 1, shape).astype(t.dtype.numpy)  # type: ignore[arg-type]
     dtype = np.dtype(t.dtype.numpy or "float32")
     if dtype.kind == "f" and dtype.itemsize <= 4:  # drawn in the input's own dtype: no float64 copy
         return np.round(rng.random(shape, dtype=np.float32) * 4 - 2, 3).astype(dtype)
@@ -46,13 +56,13 @@ def golden_inputs(sig: SignatureSpec, *, count: int = 3) -> list[Features]:
                 for f in sig.parse_spec.features:
                     if f.kind == "fixed":
                         spec = TensorSpec(f.key, f.dtype, (None, *f.shape) if f.shape not in ((), (1,)) else (None,))
-                        rows[f.key] = _array(spec, rng)
+                        rows[f.key] = _array(spec, rng, sig.parse_spec.domains.get(f.key))
                 encoded = encode_examples(rows, sig.parse_spec, batch_size=2)
                 arr = np.empty(len(encoded), dtype=object)
                 arr[:] = encoded
                 feats[alias] = arr
             else:
-                feats[alias] = _array(t, rng)
+                feats[alias] = _array(t, rng, sig.domains.get(alias))
         out.append(feats)
     return out
 

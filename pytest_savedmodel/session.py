@@ -75,6 +75,7 @@ class Session(LockedContract):
         self._lock_written = False
         self._loaded: set[Any] = set()
         self._causes: dict[tuple[str, str], tuple[str, str]] = {}  # (export, signature) -> (item, why)
+        self._rejections: dict[tuple[str, str, str], str] = {}  # (export, signature, reason's shape) -> item
 
     # ------------------------------------------------------------------ life
     def __enter__(self) -> Session:
@@ -142,15 +143,32 @@ class Session(LockedContract):
                 raise SameCause(f"same cause as {item}: {why}", item=item)
         try:
             run_check(ctx)
-        except (Unrunnable, OutOfMemory) as exc:
+        except RunnerError as exc:
+            if not isinstance(exc, OutOfMemory) and exc.reason:
+                # the model rejected a generated input: other checks of this signature that fail for the same
+                # reason are skipped naming this item ("one cause, one red")
+                cause = (planned.export, planned.signature or "", _shape_of(exc.reason))
+                if cause in self._rejections:
+                    item = self._rejections[cause]
+                    raise SameCause(f"same cause as {item}: the model rejected the inputs with "
+                                    f"{exc.reason[:200]!r}", item=item) from exc
+                self._rejections[cause] = result.nodeid
+            if not isinstance(exc, OutOfMemory):
+                raise
+            self._record_cause(sides, result.nodeid, "ran out of memory")
+            raise
+        except Unrunnable as exc:
             # a signature that hangs (or cannot be fed) would do so in every other check of it: they are
             # skipped, naming this item
             why = (f"did not answer within {exc.fields.get('seconds', 0):g} s" if isinstance(exc, CallTimeout)
-                   else "ran out of memory" if isinstance(exc, OutOfMemory) else "declares shapes over the size bound")
-            for key in sides:
-                self._causes.setdefault(key, (result.nodeid, f"{key[1]!r} of {key[0]} {why}"))
+                   else "declares shapes over the size bound")
+            self._record_cause(sides, result.nodeid, why)
             raise
         return result
+
+    def _record_cause(self, sides: list[tuple[str, str]], item: str, why: str) -> None:
+        for key in sides:
+            self._causes.setdefault(key, (item, f"{key[1]!r} of {key[0]} {why}"))
 
     @staticmethod
     def _signatures_of(planned: PlannedCheck) -> list[tuple[str, str]]:
@@ -312,3 +330,11 @@ class Session(LockedContract):
         if base_sig is None or set(base_sig.inputs) != set(sig.inputs) or planned.right is None:
             return None
         return Side(planned.right.path, base.collector, base_sig.key)
+
+
+def _shape_of(reason: str) -> str:
+    """A rejection's reason with its numbers blanked: ``indices[1,0] = 25 is not in [0, 20)`` from one path
+    and ``indices[0,0] = 20 ...`` from another are the same cause."""
+    import re
+
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", reason.strip())[:300]

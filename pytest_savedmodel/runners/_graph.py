@@ -91,7 +91,8 @@ class GraphRunner(Runner):
         except tf.errors.OpError as exc:
             first = tf_reason(exc)
             raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "
-                              f"{type(exc).__name__}: {first}", runner=self.name) from None
+                              f"{type(exc).__name__}: {first}", runner=self.name, signature=self.signature.key,
+                              reason=first) from None
         return {a: np.asarray(v) for a, v in zip(outs, values, strict=True)}
 
     def close(self) -> None:

@@ -104,7 +104,7 @@ class EagerRunner(Runner):
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise RunnerError(f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on "
                               f"inputs {describe_features(features)}: {type(exc).__name__}: {tf_reason(exc)}",
-                              runner=self.name, signature=self.signature.key) from None
+                              runner=self.name, signature=self.signature.key, reason=tf_reason(exc)) from None
         return {str(k): np.asarray(v) for k, v in out.items()}
 
     def close(self) -> None:

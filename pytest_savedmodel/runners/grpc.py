@@ -99,6 +99,7 @@ class GrpcRunner(Runner):
                 f"{self.name} runner: {rpc} of model {self.model_name!r} signature {self.signature.key!r} at "
                 f"{self.target} failed with {getattr(code, 'name', code)}: {details}{hint}",
                 runner=self.name, signature=self.signature.key,
+                reason=details if code == grpc.StatusCode.INVALID_ARGUMENT else "",
             ) from None
 
     def predict(self, features: Features) -> Outputs:

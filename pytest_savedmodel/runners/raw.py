@@ -122,6 +122,7 @@ class RawRunner(Runner):
                 f"{describe_features(features)}: {type(exc).__name__}: {tf_reason(exc)}",
                 runner=self.name,
                 signature=self.signature.key,
+                reason=tf_reason(exc),
             ) from None
         return {a: np.asarray(v) for a, v in zip(aliases, values, strict=True)}
 

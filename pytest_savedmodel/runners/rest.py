@@ -218,7 +218,8 @@ class RestRunner(Runner):
             raise RunnerError(
                 f"{self.name} runner: POST {self.url} answered HTTP {response.status_code}: {err}\n  request body: "
                 f"{shown}\n  reproduce with: {self.curl(features) if len(data) < 2000 else 'curl ... (body too long)'}",
-                runner=self.name, signature=self.signature.key)
+                runner=self.name, signature=self.signature.key,
+                reason=str(err) if response.status_code == 400 else "")
         return json.loads(response.text)
 
     def predict(self, features: Features) -> Outputs:

@@ -1,0 +1,34 @@
+"""One root cause, one red: when the model rejects a generated input, the first item that meets the rejection
+fails with it, and the other items of the signature that fail with the same rejection are skipped naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def test_a_rejected_input_is_one_failure_and_the_rest_are_skipped_naming_it(pytester: pytest.Pytester,
+                                                                           zoo_dir: Path) -> None:
+    from tests import zoo_keras
+
+    model = zoo_keras.keras_features(zoo_dir / "one_cause", off_by_one=True)  # ids + 1 into Embedding(20)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-server=none", f"--savedmodel={model}",
+                                "--savedmodel-seed=1", "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == 1, outcomes
+    assert outcomes.get("skipped", 0) >= 2, outcomes
+    result.stdout.fnmatch_lines([
+        "*[[]RunnerError[]] raw runner: one_cause v1 signature 'serving_default' failed on inputs *: "
+        "InvalidArgumentError: indices[[]*[]] = 20 is not in [[]0, 20)",
+        "SKIPPED [[]*[]] *: same cause as savedmodel:one_cause::serving_default::*: the model rejected the inputs "
+        "with 'indices[[]*[]] = 20 is not in [[]0, 20)'",
+    ])
+
+
+def test_the_shape_of_a_reason_ignores_its_numbers() -> None:
+    from pytest_savedmodel.session import _shape_of
+
+    assert _shape_of("indices[1,0] = 25 is not in [0, 20)") == _shape_of("indices[0,0] = 20 is not in [0, 20)")
+    assert _shape_of("x must be 1.5e-3") == "x must be #"
+    assert _shape_of("indices[0,0] = 20 is not in [0, 20)") != _shape_of("Expected shape [#]")
