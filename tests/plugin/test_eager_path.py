@@ -46,7 +46,7 @@ def test_a_tf1_export_gets_the_eager_path_only_when_asked(pytester: pytest.Pytes
     assert "raw" in out and "eager" in out and "Reproduce:" in out
     assert "tf.saved_model.load(" in out and "import tensorflow as tf" in out
     saved = Path(out.split("shrunk inputs saved to ", 1)[1].split()[0])
-    assert saved.is_file() and "raw~eager" in saved.name
+    assert saved.is_file() and "parity-raw-eager-" in saved.name
 
 
 def test_open_model_runs_the_eager_path(local_variable_skew: Path, tf2_model: Path) -> None:
