@@ -1,17 +1,21 @@
 """The artifacts a run gates: each ``--savedmodel`` (the anchor of its NAME), its parsing twins and its baseline.
 
 Locating reads directories only; inspecting reads ``saved_model.pb`` (TF's
-protobuf classes). Neither loads variables nor runs a graph.
+protobuf classes). Neither loads variables nor runs a graph. Which signatures of
+an export are checked, and which of them pair (raw~parsing inside one SavedModel,
+identical ones tested once), comes from :mod:`pytest_savedmodel.pairs`.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from pytest_savedmodel._names import id_part
 from pytest_savedmodel.errors import SavedModelError, UsageError
 from pytest_savedmodel.locate import find_model
-from pytest_savedmodel.settings import ModelArg, Settings
+from pytest_savedmodel.pairs import Pairing, SignaturePair, explicit_pair, identical, pairing
+from pytest_savedmodel.settings import ModelArg, PairArg, Settings
 from pytest_savedmodel.spec import ModelRef, ModelSpec, SignatureSpec
 
 __all__ = ["Artifact", "Artifacts"]
@@ -83,6 +87,7 @@ class Artifacts:
                 raise UsageError(f"--savedmodel-parsing={arg.name}={arg.path}: no --savedmodel named {arg.name!r}; "
                                  f"models: {', '.join(sorted(names)) or '(none)'}")
             self.exports.append(self._locate(arg, "parsing", owner))
+            self._not_the_anchor(self.exports[-1], owner)
         self.baselines: dict[str, Artifact] = {}
         for arg in settings.baselines:
             owner = self.owner(arg, "--savedmodel-baseline", show_name=False)
@@ -91,6 +96,26 @@ class Artifacts:
             base = self._locate(arg, "baseline", owner)
             base.role, base.model = "baseline", owner
             self.baselines[owner] = base
+        self._pairings: dict[str, Pairing | None] = {}
+
+    def _not_the_anchor(self, twin: Artifact, owner: str | None) -> None:
+        """A parsing export that is the very SavedModel of its --savedmodel: a usage error (it checks all twice)."""
+        anchor = self.anchor(owner) if owner else None
+        if anchor is None or twin.role == "savedmodel":
+            return
+
+        def where(e: Artifact) -> object:
+            return e.ref.path.resolve() if e.ref is not None else (e.arg.root / e.arg.path).resolve()
+
+        if where(anchor) == where(twin):
+            given = f"{twin.arg.name + '=' if twin.arg.name else ''}{twin.arg.path}"
+            raise UsageError(
+                f"--savedmodel-parsing={given} is the same SavedModel as --savedmodel="
+                f"{anchor.arg.name + '=' if anchor.arg.name else ''}{anchor.arg.path} ({where(anchor)}): every "
+                f"check would run twice. Drop --savedmodel-parsing and rely on the pairing inside one SavedModel: "
+                f"its raw and tf.Example-parsing signatures are paired automatically (items "
+                f"parity[raw~parsing:SIGNATURE]); name a pair the rule does not find with "
+                f"--savedmodel-pair=RAWSIG~PARSINGSIG")
 
     def _locate(self, arg: ModelArg, role: str, owner: str | None) -> Artifact:
         name = owner if role != "savedmodel" and owner else arg.name
@@ -129,13 +154,102 @@ class Artifacts:
         return owner
 
     def signatures(self, spec: ModelSpec) -> list[SignatureSpec]:
-        """The signatures to check: ``--savedmodel-signature`` (each must exist), else every callable one."""
+        """The signatures to check: ``--savedmodel-signature`` (each must exist), else every callable one, a
+        signature that is the same function as another tested once (see :func:`~pytest_savedmodel.pairs.identical`)."""
         sigs = spec.callable_signatures
         if self.settings.signatures:
             for key in self.settings.signatures:
                 spec.signature(key)  # raises SignatureNotFound listing what exists
             return [sigs[k] for k in self.settings.signatures if k in sigs]
-        return [sigs[k] for k in sorted(sigs)]
+        same = identical(sigs)
+        return [sigs[k] for k in sorted(sigs) if k not in same]
+
+    def same_signatures(self, spec: ModelSpec) -> dict[str, str]:
+        """Each signature not tested because it is the same function as another -> that one."""
+        return {} if self.settings.signatures else identical(spec.callable_signatures)
+
+    # ------------------------------------------------------------------ pairs of signatures inside one export
+    def pair_model(self, arg: PairArg) -> Artifact:
+        """The --savedmodel a ``--savedmodel-pair`` belongs to (a usage error naming the models if none)."""
+        anchors = {e.model: e for e in self.anchors()}
+        name = arg.model or next(iter(anchors), None)
+        if name not in anchors:
+            close = difflib.get_close_matches(arg.model or "", list(anchors), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"{arg.text}: " + (f"no --savedmodel named {name!r}.{hint} Models: "
+                                                f"{', '.join(anchors)}" if anchors else
+                                                "give the SavedModel whose signatures it pairs, with --savedmodel=DIR"))
+        return anchors[name]
+
+    def explicit_pairs(self, export: Artifact) -> list[SignaturePair]:
+        """The export's ``--savedmodel-pair`` pairs, checked against its signatures (usage errors); none for an
+        export that cannot be inspected (its load item says why)."""
+        args = [a for a in self.settings.pairs if export.role == "savedmodel" and self.pair_model(a) is export]
+        if not args:
+            return []
+        try:
+            sigs = export.inspect().callable_signatures
+        except SavedModelError:
+            return []
+        return [explicit_pair(a.text, export.model, a.raw, a.parsing, sigs) for a in args]
+
+    def check_pairs(self) -> None:
+        """Every ``--savedmodel-pair`` names signatures that exist and can correspond (at start-up)."""
+        for arg in self.settings.pairs:
+            self.pair_model(arg)
+        if self.settings.pairs:
+            for e in self.anchors():
+                self.explicit_pairs(e)
+
+    def _twin_unpaired(self, found: Pairing, spec: ModelSpec, anchor: Artifact) -> None:
+        """A parsing twin's signatures are compared with the anchor's raw one: unpaired only if not that either."""
+        anchor_spec = self._spec(anchor)
+        for key in list(found.unpaired) if anchor_spec is not None else ():
+            assert anchor_spec is not None
+            sig = spec.signatures[key]
+            raw = anchor_spec.signatures.get(key) or anchor_spec.signatures.get("serving_default")
+            if self.anchor_partner(anchor_spec, sig) is not None:
+                del found.unpaired[key]
+            elif raw is None:
+                found.unpaired[key] += f"; --savedmodel {anchor.model} has no {key} nor serving_default"
+            elif raw.parse_spec is not None:
+                found.unpaired[key] += f"; {raw.key} of --savedmodel {anchor.model} parses tf.Examples"
+            else:
+                found.unpaired[key] += (f"; {raw.key} of --savedmodel {anchor.model}: no output name in common "
+                                        f"({', '.join(sorted(raw.outputs))} / {', '.join(sorted(sig.outputs))})")
+
+    @staticmethod
+    def _spec(e: Artifact) -> ModelSpec | None:
+        try:
+            return e.inspect()
+        except SavedModelError:
+            return None
+
+    def pairing(self, export: Artifact) -> Pairing | None:
+        """The export's identical signatures and raw~parsing pairs (None if it cannot be inspected)."""
+        if export.collector not in self._pairings:
+            try:
+                spec = export.inspect()
+            except SavedModelError:
+                self._pairings[export.collector] = None
+                return None
+            found = pairing(self.signatures(spec), same=self.same_signatures(spec),
+                            explicit=self.explicit_pairs(export))
+            anchor = self.anchor(export.model) if export.role != "savedmodel" else None
+            if anchor is not None:
+                self._twin_unpaired(found, spec, anchor)
+            self._pairings[export.collector] = found
+        return self._pairings[export.collector]
+
+    @staticmethod
+    def anchor_partner(anchor_spec: ModelSpec, twin_sig: SignatureSpec) -> SignatureSpec | None:
+        """The anchor's raw signature a parsing twin's signature is compared with: the same key, else
+        ``serving_default``, if it is raw and shares an output name."""
+        raw_sig = anchor_spec.signatures.get(twin_sig.key) or anchor_spec.signatures.get("serving_default")
+        if twin_sig.parse_spec is None or raw_sig is None or raw_sig.parse_spec is not None \
+                or not set(raw_sig.outputs) & set(twin_sig.outputs):
+            return None
+        return raw_sig
 
     @staticmethod
     def parsing_twin(twin: Artifact, raw_sig: SignatureSpec) -> SignatureSpec | None:

@@ -87,7 +87,8 @@ def _per_input(ctx: CheckContext, body: Callable[[Features], None], *, min_batch
         ctx.result.examples = 1
         body({})
         return
-    ctx.prove(body, ctx.strategy(ctx.generation_signature(ctx.draw), min_batch=min_batch))
+    sig = ctx.generation_signature(ctx.draw)
+    ctx.prove(body, ctx.strategy(sig, min_batch=min_batch), sweep=sig)
 
 
 @_register("outputs", "outputs have the declared dtypes and shapes")
@@ -168,7 +169,9 @@ def parity(ctx: CheckContext) -> None:
         body({})
         return
     else:
-        strategy = ctx.strategy(ctx.generation_signature(ctx.draw), optional=p.optional)
+        sig = ctx.generation_signature(ctx.draw)
+        ctx.prove(body, ctx.strategy(sig, optional=p.optional), sweep=sig)
+        return
     ctx.prove(body, strategy)
 
 

@@ -7,14 +7,22 @@ Hypothesis (so settings, profiles, seeds and shrinking apply) and raise a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from pytest_savedmodel.compare import Tolerance, compare_outputs, format_mismatch, row_of
-from pytest_savedmodel.errors import ContractViolation, ModelCheckFailure, ParityMismatch, RunnerError
+from pytest_savedmodel.errors import (
+    ContractViolation,
+    ModelCheckFailure,
+    OutOfMemory,
+    ParityMismatch,
+    RunnerError,
+    SavedModelError,
+    Unrunnable,
+)
 from pytest_savedmodel.results import CheckResult
 from pytest_savedmodel.runners.base import Runner, batches
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec, TensorSpec, format_shape
@@ -133,6 +141,7 @@ def run_property(
     database: Any = None,
     home: Any = None,
     seed: int | None = None,
+    examples: Sequence[Features] = (),
 ) -> None:
     """Run ``body`` on feature dicts drawn from ``strategy`` under the active Hypothesis profile.
 
@@ -142,8 +151,6 @@ def run_property(
     directory Hypothesis may write its other files to (its default is ``./.hypothesis``).
     """
     from hypothesis import HealthCheck, given, settings
-
-    from pytest_savedmodel.errors import OutOfMemory, Unrunnable
 
     hung: list[Unrunnable | OutOfMemory] = []
 
@@ -188,6 +195,30 @@ def run_property(
             hc.set_hypothesis_home_dir(previous)
     if hung:
         raise hung[0]
+    for batch in examples:  # after the generated ones, which shrink well (a sweep: see pytest_savedmodel.sweep)
+        if stats is not None:
+            stats.examples += 1
+        _run_batch(body, batch)
+
+
+def _run_batch(body: Callable[[Features], None], batch: Features) -> None:
+    """``body(batch)``; if it fails, the first row that fails alone is reported instead (a minimal input)."""
+    import numpy as np
+
+    try:
+        body(batch)
+    except (Unrunnable, OutOfMemory):
+        raise  # narrowing it down would wait out the deadline (or exhaust memory) once a row
+    except (AssertionError, SavedModelError) as exc:
+        rows = len(next(iter(batch.values())))
+        for i in range(rows):
+            try:
+                body({k: np.asarray(v)[i:i + 1] for k, v in batch.items()})
+            except (AssertionError, SavedModelError) as row_exc:
+                row_exc.add_note(f"(found by the sweep batch of {rows} rows covering each input's range: row {i})")
+                raise row_exc from None
+        exc.add_note(f"(found by the sweep batch of {rows} rows covering each input's range; no row fails alone)")
+        raise
 
 
 def _shape_ok(declared: tuple[int | None, ...] | None, got: tuple[int, ...]) -> bool:

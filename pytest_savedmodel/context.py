@@ -77,16 +77,26 @@ class CheckContext:
         schema = self.session.schema if self.session is not None else None
         return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=schema)
 
-    def prove(self, body: Callable[[Features], None], strategy: Any) -> None:
-        """Run ``body`` on generated inputs (Hypothesis: seed, database, shrinking)."""
+    def prove(self, body: Callable[[Features], None], strategy: Any, *, sweep: SignatureSpec | None = None) -> None:
+        """Run ``body`` on generated inputs (Hypothesis: seed, database, shrinking), after the sweep of ``sweep``
+        (one batch covering each input's range; :mod:`pytest_savedmodel.sweep`) when it applies."""
         digest = self.planned.nodeid
+        examples = []
+        if sweep is not None:
+            from pytest_savedmodel.sweep import sweep_inputs
+
+            schema = self.session.schema if self.session is not None else None
+            declared = {a: d for a in sweep.inputs if schema is not None and (d := schema.domain(a)) is not None}
+            batch = sweep_inputs(sweep, domains=declared)
+            if batch is not None:
+                examples.append(batch)
         if self.session is not None:
-            self.session.prove(body, strategy, result=self.result, digest=digest)
+            self.session.prove(body, strategy, result=self.result, digest=digest, examples=examples)
             return
         from pytest_savedmodel.checks import run_property
 
-        run_property(body, strategy, digest=digest, stats=self.result,
-                     max_examples=self.settings.examples)
+        run_property(body, strategy, digest=digest, stats=self.result, seed=getattr(self.settings, "seed", None),
+                     max_examples=self.settings.examples, examples=examples)
 
     def served(self, exc: RunnerError) -> RunnerError:
         """A served call failed: the session adds the server's state (exit status, log) if it died."""

@@ -23,11 +23,13 @@ __all__ = ["PlannedCheck", "Side", "build_plan", "check_owners"]
 
 
 def check_owners(artifacts: Artifacts, settings: Settings) -> None:
-    """Every ``[NAME=]PATH`` option of a path names a --savedmodel (a usage error at start-up otherwise)."""
+    """Every ``[NAME=]PATH`` option of a path names a --savedmodel, every ``--savedmodel-pair`` two signatures
+    that exist and can correspond (usage errors at start-up otherwise; only the pairs read ``saved_model.pb``)."""
     for opt in path_options():
         if opt.kind == "models" and opt.key != "parsing":
             for arg in settings.path_value(opt.key) or ():
                 artifacts.owner(arg, opt.flag)
+    artifacts.check_pairs()
 
 
 class _Planner:
@@ -111,8 +113,27 @@ class _Planner:
                     pair = f"parsing~{p.name}-{method}"
                     yield PlannedCheck(col, (key, f"parity[{pair}]"), "parity", **sinfo, pair=pair, feed="examples",
                                        left=Side("parsing", col, key), right=_side(p, col, key, method=method))
+        yield from self.signature_pairs(e, spec)
         if e.role != "savedmodel":
             yield from self.twin_pairs(e, spec)
+
+    def signature_pairs(self, e: Artifact, spec: ModelSpec) -> Iterator[PlannedCheck]:
+        """parse_spec[raw~parsing:P] and parity[raw~parsing:P] under raw signature R: two signatures of one export
+        (see :mod:`pytest_savedmodel.pairs`)."""
+        pairing = self.a.pairing(e)
+        for pair in pairing.pairs if pairing is not None else ():
+            raw, parsing = spec.signatures[pair.raw], spec.signatures[pair.parsing]
+            assert parsing.parse_spec is not None
+            left, right = Side("raw", e.collector, raw.key), Side("parsing", e.collector, parsing.key)
+            common: dict[str, Any] = {"model": e.model, "version": e.version, "signature": raw.key,
+                                      "pair": pair.word, "export": e.collector, "left": left, "right": right}
+            if self.want("parse_spec"):
+                yield PlannedCheck(e.collector, (raw.key, f"parse_spec[{pair.word}]"), "parse_spec", **common)
+            if self.want("parity"):
+                optional = tuple(f.key for f in parsing.parse_spec.features if f.key in raw.inputs
+                                 and f.default is not None and f.key in self.s.training_defaults)
+                yield PlannedCheck(e.collector, (raw.key, f"parity[{pair.word}]"), "parity", **common,
+                                   optional=optional, fill_defaults=True, draw=left)
 
     def twin_pairs(self, twin: Artifact, spec: ModelSpec) -> Iterator[PlannedCheck]:
         """parse_spec[raw~parsing] and parity[raw~parsing]: the parsing export against its anchor."""
@@ -121,10 +142,8 @@ class _Planner:
         if anchor is None or anchor_spec is None:
             return
         for sig in self.a.signatures(spec):
-            if sig.parse_spec is None:
-                continue
-            raw_sig = anchor_spec.signatures.get(sig.key) or anchor_spec.signatures.get("serving_default")
-            if raw_sig is None or not set(raw_sig.outputs) & set(sig.outputs) or raw_sig.parse_spec is not None:
+            raw_sig = self.a.anchor_partner(anchor_spec, sig)
+            if raw_sig is None or sig.parse_spec is None:
                 continue
             pair = f"raw~{twin.role}"
             common: dict[str, Any] = {"model": twin.model, "signature": sig.key, "pair": pair, "export": twin.collector,
@@ -193,6 +212,8 @@ class _Planner:
                           if s.inputs and sendable_inputs(s) is None)
         else:
             keys = sorted((self.locked or {}).get(anchor.model, {}).get("golden", {}))
+        same = self.a.same_signatures(spec) if spec is not None else {}
+        keys = [k for k in keys if same.get(k) not in keys]  # identical signatures: replayed once
         for key in keys:
             for side in self.golden_sides(anchor, spec, key):
                 yield PlannedCheck(anchor.collector, (key, f"golden[{side.word}]"), "golden", **info, signature=key,

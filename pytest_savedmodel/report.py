@@ -11,7 +11,11 @@ __all__ = ["format_movers", "format_table", "header_lines", "summary_row"]
 
 
 def header_lines(suite: Any) -> list[str]:
-    """``suite``: a :class:`~pytest_savedmodel.session.Session` (settings, serves, exports)."""
+    """``suite``: a :class:`~pytest_savedmodel.session.Session` (settings, serves, exports, artifacts).
+
+    After the exports: each export's identical signatures (``serve = serving_default (tested once)``), its
+    raw~parsing signature pairs and its parsing signatures that no raw signature pairs with.
+    """
     from pytest_savedmodel import __version__
 
     lines = [f"savedmodel: pytest-savedmodel {__version__}, TensorFlow {tf_version()}"]
@@ -36,6 +40,10 @@ def header_lines(suite: Any) -> list[str]:
             lines.append(f"  {export.collector}: {export.ref.path}{v} (tags {','.join(sorted(export.ref.tags))})")
         else:
             lines.append(f"  {export.collector}: {export.arg.path} (not found: see the load item)")
+    artifacts: Any = getattr(suite, "artifacts", None)
+    for export in suite.exports if artifacts is not None else ():
+        pairing = artifacts.pairing(export) if export.ref is not None else None  # reads saved_model.pb
+        lines += [f"  {line}" for line in (pairing.notes(export.collector) if pairing is not None else ())]
     return lines
 
 

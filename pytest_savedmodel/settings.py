@@ -24,7 +24,7 @@ from pytest_savedmodel.options import Option
 from pytest_savedmodel.reportfiles import check_report_path
 from pytest_savedmodel.runners.registry import path_options
 
-__all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "Settings"]
+__all__ = ["CHECKS", "OPTIONS", "ModelArg", "Option", "PairArg", "Settings"]
 
 _CORE = [
     Option("--savedmodel", "SavedModel to gate: a SavedModel dir, or a base dir with numeric version subdirs "
@@ -46,6 +46,9 @@ _CORE = [
            metavar="TAG[,TAG]"),
     Option("--savedmodel-signature", "only check these signatures (default: every callable one). Repeatable.",
            metavar="KEY", multiple=True),
+    Option("--savedmodel-pair", "compare a raw signature with a tf.Example-parsing signature of the same "
+           "SavedModel that the automatic pairing does not pair (model NAME, default: the first --savedmodel). "
+           "Repeatable.", metavar="[NAME:]RAWSIG~PARSINGSIG", multiple=True),
     Option("--savedmodel-checks", f"comma-separated checks to collect (default: all of {','.join(CHECKS)}).",
            ",".join(CHECKS), metavar="LIST"),
     Option("--savedmodel-examples", "generated examples per check (default: the Hypothesis profile's "
@@ -97,6 +100,29 @@ class ModelArg:
     name: str | None
     path: str
     root: Path
+
+
+@dataclass(frozen=True)
+class PairArg:
+    """A ``--savedmodel-pair=[NAME:]RAWSIG~PARSINGSIG`` argument."""
+
+    model: str | None
+    raw: str
+    parsing: str
+
+    @property
+    def text(self) -> str:
+        return f"--savedmodel-pair={self.model + ':' if self.model else ''}{self.raw}~{self.parsing}"
+
+    @classmethod
+    def parse(cls, text: str) -> PairArg:
+        left, sep, parsing = text.partition("~")
+        model, colon, raw = left.rpartition(":")
+        if not sep or not raw.strip() or not parsing.strip() or "~" in parsing or (colon and not model.strip()):
+            raise UsageError(f"--savedmodel-pair={text!r}: expected [NAME:]RAWSIG~PARSINGSIG, a raw signature and "
+                             f"a tf.Example-parsing signature of one SavedModel, e.g. "
+                             f"--savedmodel-pair=serving_default~parse_examples")
+        return cls(model.strip() or None, raw.strip(), parsing.strip())
 
 
 def _value(config: Any, opt: Option) -> tuple[Any, bool]:
@@ -153,6 +179,7 @@ class Settings:
     version: int | None = None
     tags: frozenset[str] = frozenset({"serve"})
     signatures: tuple[str, ...] = ()
+    pairs: tuple[PairArg, ...] = ()  # --savedmodel-pair: raw~parsing signatures of one SavedModel
     checks: frozenset[str] = frozenset(CHECKS)
     examples: int | None = None
     max_batch: int = 4
@@ -282,6 +309,7 @@ class Settings:
             version=values["savedmodel_version"],
             tags=tags or frozenset({"serve"}),
             signatures=tuple(values["savedmodel_signature"]),
+            pairs=tuple(dict.fromkeys(PairArg.parse(t) for t in values["savedmodel_pair"])),
             checks=checks,
             examples=values["savedmodel_examples"],
             max_batch=values["savedmodel_max_batch"],

@@ -118,6 +118,53 @@ def signature_spec(key: str, sig: Any, *, graph_dtypes: dict[str, DType] | None 
                          defaults=defaults, graph_dtypes=fed)
 
 
+_CALLS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
+
+
+def _functions(mg: Any) -> dict[str, str]:
+    """Signature key -> a digest of what it computes, for signatures whose every output is an output of a
+    function call in the main graph (TF2 exports: one call per signature). Two signatures of one traced
+    function (Keras' ``serve`` and ``serving_default``) get the same digest: their wrapper functions have the
+    same body, call the same function and feed it the same inputs, though their tensor names differ."""
+    import hashlib
+
+    nodes = {n.name: n for n in mg.graph_def.node}
+    library = {f.signature.name: f for f in mg.graph_def.library.function}
+    bodies: dict[str, str] = {}
+
+    def body(name: str) -> str:
+        if name not in bodies:
+            fn = type(library[name])()
+            fn.CopyFrom(library[name])
+            fn.signature.name = ""
+            for arg in fn.arg_attr.values():  # names of captured tensors, numbered per trace
+                if "_user_specified_name" in arg.attr:
+                    del arg.attr["_user_specified_name"]
+            bodies[name] = hashlib.sha256(fn.SerializeToString(deterministic=True)).hexdigest()
+        return bodies[name]
+
+    out: dict[str, str] = {}
+    for key, sig in mg.signature_def.items():
+        if any(i.WhichOneof("encoding") != "name" for i in (*sig.inputs.values(), *sig.outputs.values())):
+            continue
+        fed = {info.name.split(":")[0]: alias for alias, info in sig.inputs.items()}
+        parts = [sig.method_name, *sorted(getattr(sig, "defaults", {}))]
+        parts += [f"in {a} {i.dtype} {_shape(i.tensor_shape)}" for a, i in sorted(sig.inputs.items())]
+        for alias, info in sorted(sig.outputs.items()):
+            name, _, index = info.name.partition(":")
+            node = nodes.get(name)
+            func = node.attr["f"].func.name if node is not None and "f" in node.attr else ""
+            if node is None or node.op not in _CALLS or func not in library:
+                break
+            args = [f"<{fed[i.split(':')[0]]}>:{i.partition(':')[2]}" if i.split(":")[0] in fed else i
+                    for i in node.input]
+            parts.append(f"out {alias} {info.dtype} {_shape(info.tensor_shape)} {body(func)}:{index or 0} {args}")
+        else:
+            if sig.outputs:
+                out[key] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return out
+
+
 def _ops(meta_graph: Any) -> frozenset[str]:
     ops = {n.op for n in meta_graph.graph_def.node}
     for fn in meta_graph.graph_def.library.function:
@@ -156,8 +203,13 @@ def _inspect_cached(ref: ModelRef) -> ModelSpec:
         warnings.warn(f"{ref.label()}: could not recover the tf.Example parse spec: {exc}", stacklevel=2)
         parse_specs = {}
     for key, ps in parse_specs.items():
-        s = sigs[key]
-        sigs[key] = SignatureSpec(s.key, s.method_name, s.inputs, s.outputs, ps, s.defaults, s.graph_dtypes)
+        sigs[key] = replace(sigs[key], parse_spec=ps)
+    try:
+        functions = _functions(mg)
+    except Exception:  # best effort: without it, identical signatures are found by tensor names only
+        functions = {}
+    for key, digest in functions.items():
+        sigs[key] = replace(sigs[key], function=digest)
     sigs = _with_domains(ref, mg, sigs)
     return ModelSpec(
         ref=ref,

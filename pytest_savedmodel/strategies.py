@@ -5,9 +5,10 @@ keyword-only arguments, checked when the strategy is built, with an
 :class:`~pytest_savedmodel.errors.InvalidArgument` that repeats ``name=value``
 and says what is allowed.
 
-Defaults keep inputs in a range models are built for: floats in [-1000, 1000],
-integers in [-1000, 1000] clipped to the dtype, finite values only, short byte
-strings. Where the model's graph bounds an input (an embedding id, a one-hot
+Defaults keep inputs in a range models are built for (scalar values come from
+:mod:`pytest_savedmodel.values`): floats mostly at unit scale and a few decades
+around it, integers in [-1000, 1000] clipped to the dtype, finite values only,
+short strings. Where the model's graph bounds an input (an embedding id, a one-hot
 depth, a closed vocabulary: ``SignatureSpec.domains``), values stay inside that
 domain; a TFMD schema's domain wins over it, and ``ranges`` win over both.
 Importing this module does not import TensorFlow.
@@ -15,9 +16,10 @@ Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -34,75 +36,12 @@ from pytest_savedmodel.spec import (
     SignatureSpec,
     TensorSpec,
 )
+from pytest_savedmodel.values import check_range, elements
 
 __all__ = ["elements", "example_features", "feature_dicts", "tensors", "tf_examples"]
 
-DEFAULT_LIMIT = 1000.0
 DEFAULT_BATCH = st.integers(1, 4)
 Range = tuple[float | None, float | None]
-
-
-def _check_range(name: str, lo: float | None, hi: float | None) -> None:
-    for label, v in (("min_value", lo), ("max_value", hi)):
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v != v):
-            raise InvalidArgument(f"{name}: {label}={v!r} must be a number (or None for the default bound)")
-    if lo is not None and hi is not None and lo > hi:
-        raise InvalidArgument(f"{name}: min_value={lo!r} is greater than max_value={hi!r}")
-
-
-def elements(
-    dtype: DType,
-    *,
-    min_value: float | None = None,
-    max_value: float | None = None,
-    allow_nan: bool = False,
-    allow_infinity: bool = False,
-    values: Collection[Any] | None = None,
-) -> st.SearchStrategy[Any]:
-    """Scalar values of ``dtype`` (the one dtype -> strategy table); only ``values`` when given (a vocabulary).
-
-    Example:
-        >>> elements(dtype_by_name("int8"), min_value=0).example() in range(0, 128)
-        True
-    """
-    _check_range(dtype.name, min_value, max_value)
-    if values is not None:
-        vocab = sorted(set(values), key=repr)
-        if not vocab:
-            raise InvalidArgument(f"{dtype.name}: values=[] is empty; give at least one value")
-        if dtype.is_string:
-            if not all(isinstance(v, (bytes, str)) for v in vocab):
-                raise InvalidArgument(f"{dtype.name}: values={vocab[:4]!r}: strings or bytes expected")
-            return st.sampled_from([v.encode() if isinstance(v, str) else v for v in vocab])
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vocab):
-            raise InvalidArgument(f"{dtype.name}: values={vocab[:4]!r}: numbers expected for a {dtype.name} input")
-        return st.sampled_from(vocab)
-    if dtype.is_bool:
-        return st.booleans()
-    if dtype.is_string:
-        return st.binary(max_size=8)
-    if dtype.is_integer:
-        info = np.iinfo(dtype.numpy)  # type: ignore[arg-type]
-        lo = int(max(info.min, -DEFAULT_LIMIT if min_value is None else min_value))
-        hi = int(min(info.max, DEFAULT_LIMIT if max_value is None else max_value))
-        if lo > hi:
-            raise InvalidArgument(f"{dtype.name}: no integer in [{min_value}, {max_value}] fits the dtype "
-                                  f"(range {info.min}..{info.max})")
-        return st.integers(lo, hi)
-    if dtype.is_complex:
-        return st.complex_numbers(max_magnitude=DEFAULT_LIMIT if max_value is None else abs(max_value),
-                                  allow_nan=allow_nan, allow_infinity=allow_infinity,
-                                  width=64 if dtype.name == "complex64" else 128)
-    if dtype.is_float and dtype.numpy is not None:
-        width: Literal[16, 32, 64] = 16 if dtype.name == "float16" else 32 if dtype.name == "float32" else 64
-        lo_f = -DEFAULT_LIMIT if min_value is None else float(min_value)
-        hi_f = DEFAULT_LIMIT if max_value is None else float(max_value)
-        finite = st.floats(lo_f, hi_f, width=width, allow_nan=False, allow_infinity=False)
-        specials = ([st.just(float("nan"))] if allow_nan else []) + (
-            [st.sampled_from([float("inf"), -float("inf")])] if allow_infinity else [])
-        return st.one_of(finite, *specials) if specials else finite
-    raise InvalidArgument(f"dtype {dtype.name} has no numpy equivalent to draw values from "
-                          f"(resource, variant, quantized and bfloat16 inputs are not generated)")
 
 
 def _dims(shape: tuple[int | None, ...] | None, batch_size: int | None,
@@ -148,7 +87,11 @@ def tensors(
     elems = elements(spec.dtype, min_value=min_value, max_value=max_value, allow_nan=allow_nan,
                      allow_infinity=allow_infinity, values=values)
     np_dtype: Any = object if spec.dtype.is_string else spec.dtype.numpy
-    return hnp.arrays(np_dtype, _dims(spec.shape, batch_size, dim_size or st.integers(1, 3)), elements=elems)
+    # A free non-batch dim is 1 to 3 wide, and sometimes 0 (an empty sequence: models that crash on [B, 0]).
+    # Small arrays draw every element (Hypothesis' fill value would make most of them one repeated value).
+    dims = _dims(spec.shape, batch_size, dim_size or st.sampled_from((1, 2, 3, 0)))
+    return dims.flatmap(lambda shape: hnp.arrays(np_dtype, shape, elements=elems,
+                                                 fill=st.nothing() if math.prod(shape) <= 64 else None))
 
 
 def _batch_strategy(batch_size: int | st.SearchStrategy[int]) -> st.SearchStrategy[int]:
@@ -230,7 +173,7 @@ def feature_dicts(
         if not isinstance(r, tuple) or len(r) != 2:
             raise InvalidArgument(f"ranges[{name!r}]={r!r}: give a (min_value, max_value) pair; None leaves a side "
                                   f"at its default")
-        _check_range(name, *r)
+        check_range(name, *r)
     sizes = _batch_strategy(batch_size)
     parse_input = signature.parse_spec.input_alias if signature.parse_spec else None
     # Build every per-input strategy now, so argument errors surface when the strategy is built.
@@ -314,7 +257,7 @@ def example_features(
     ranges = dict(ranges or {})
     _check_names("ranges", ranges, parse_spec.keys)
     for name, r in ranges.items():
-        _check_range(name, *r)
+        check_range(name, *r)
     sizes = _batch_strategy(batch_size)
     plan: dict[str, tuple[Range, Any, tuple[int, int], bool]] = {}
     for f in parse_spec.features:

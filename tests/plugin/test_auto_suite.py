@@ -79,7 +79,8 @@ def test_dropout_at_serving_time_is_caught(pytester: pytest.Pytester, zoo: dict[
 def test_a_healthy_model_passes_everything(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
     result = run(pytester, f"--savedmodel={zoo['half_plus_two']}")
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*savedmodel summary*", "*half_plus_two*serving_default*batch*25*ok*"])
+    # 25 generated examples, then the sweep batch
+    result.stdout.fnmatch_lines(["*savedmodel summary*", "*half_plus_two*serving_default*batch*26*ok*"])
 
 
 def FALSIFYING(out: str) -> str:

@@ -67,12 +67,12 @@ def test_junit_properties_on_generated_items(pytester: pytest.Pytester, iris_pai
     result = pytester.runpytest(*ARGS, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
                                 "--junitxml=out.xml", "-W", "error::pytest.PytestWarning", *xdist)
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*iris*serving_default*parity[[]raw~parsing[]]*15*ok*"])  # summary from reports
+    result.stdout.fnmatch_lines(["*iris*serving_default*parity[[]raw~parsing[]]*16*ok*"])  # 15 + the sweep batch
     cases = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
     parity = props["parity[raw~parsing]"]
     assert parity["savedmodel.check"] == "parity" and parity["savedmodel.pair"] == "raw~parsing"
-    assert parity["savedmodel.examples"] == "15" and parity["savedmodel.max_abs"] == "0"
+    assert parity["savedmodel.examples"] == "16" and parity["savedmodel.max_abs"] == "0"
 
 
 def test_html_report_of_a_planted_skew_shows_its_plot_in_headless_chromium(
