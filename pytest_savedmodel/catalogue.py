@@ -134,8 +134,8 @@ def parse_spec(ctx: CheckContext) -> None:
 
     left, right = ctx.planned.left, ctx.planned.right
     assert left is not None and right is not None
-    check_pair_spec(ctx.side_signature(left), ctx.side_signature(right), names=(left.word, right.word),
-                    training_defaults=ctx.settings.training_defaults)
+    ctx.risks(check_pair_spec(ctx.side_signature(left), ctx.side_signature(right), names=(left.word, right.word),
+                              training_defaults=ctx.settings.training_defaults))
 
 
 @_register("parity", "two paths give the same outputs on the same generated inputs")

@@ -74,12 +74,13 @@ def check_pair_spec(
     *,
     names: tuple[str, str] = ("raw", "parsing"),
     training_defaults: Mapping[str, Any] | None = None,
-) -> None:
-    """The parse spec of ``parsing`` agrees with the raw signature it should reproduce.
+) -> list[str]:
+    """The parse spec of ``parsing`` agrees with the raw signature it should reproduce; returns its risks.
 
-    Every raw input has a feature of the same name and a compatible dtype, and
-    no feature gets a default that training (the raw signature, or the declared
-    training defaults) does not give it.
+    Every raw input has a feature of the same name and a compatible dtype, and no feature gets a default
+    other than the declared training default (a defect). A default where training declares none is a
+    risk, not a defect: a client that leaves the feature out gets it, and whether training would have
+    given the same value is not known here.
     """
     assert parsing.parse_spec is not None
     ps = parsing.parse_spec
@@ -99,14 +100,15 @@ def check_pair_spec(
                             f"{want.name} (values are converted on the way: a float feature parsed as int64 "
                             f"loses its fraction)")
     declared = dict(training_defaults or {})
+    risks = []
     for feat in ps.features:
         if feat.kind != "fixed" or feat.default is None or feat.key not in raw.inputs:
             continue
         if feat.key not in declared:
-            problems.append(
-                f"  feature {feat.key!r}: the parse spec fills a missing value with {list(feat.default)!r}, "
-                f"but training declares no default for it; declare the training default with "
-                f"--savedmodel-training-default={feat.key}=VALUE to check it"
+            risks.append(
+                f"feature {feat.key!r}: {names[1]} signature {parsing.key!r} fills a missing value with "
+                f"{list(feat.default)!r}, and training declares no default for it; declare the training default "
+                f"with --savedmodel-training-default={feat.key}=VALUE to check it"
             )
             continue
         want_default = np.asarray(declared[feat.key], dtype=np.float64 if feat.dtype.is_float else object).reshape(-1)
@@ -120,6 +122,7 @@ def check_pair_spec(
             f"signature {raw.key!r}:\n" + "\n".join(problems),
             signature=parsing.key,
         )
+    return risks
 
 
 def concretize(sig: SignatureSpec, shapes: Mapping[str, tuple[int | None, ...]]) -> SignatureSpec:

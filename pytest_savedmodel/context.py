@@ -98,6 +98,17 @@ class CheckContext:
         run_property(body, strategy, digest=digest, stats=self.result, seed=getattr(self.settings, "seed", None),
                      max_examples=self.settings.examples, examples=examples)
 
+    def risks(self, risks: list[str]) -> None:
+        """Report ``risks`` beside a passing item, or fail it with them under ``--savedmodel-strict``."""
+        if not risks:
+            return
+        if getattr(self.settings, "strict", False):
+            from pytest_savedmodel.errors import ContractViolation
+
+            raise ContractViolation("risks (failing under --savedmodel-strict):\n" +
+                                    "\n".join(f"  {r}" for r in risks), risks=risks)
+        self.result.risks.extend(risks)
+
     def served(self, exc: RunnerError) -> RunnerError:
         """A served call failed: the session adds the server's state (exit status, log) if it died."""
         return self.session.server_gone(exc) if self.session is not None else exc  # type: ignore[no-any-return]

@@ -167,10 +167,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     collector = config.stash.get(ROWS_KEY, None)
     if collector is None or not collector.results:
         return
-    from pytest_savedmodel.report import format_movers, format_table, summary_row
+    from pytest_savedmodel.report import format_movers, format_risks, format_table, summary_row
 
     terminalreporter.write_sep("=", "savedmodel summary")
     for line in format_table([summary_row(*r) for r in collector.results.values()]):
+        terminalreporter.write_line(line)
+    for line in format_risks([r for r, outcome, _ in collector.results.values() if outcome == "passed"]):
         terminalreporter.write_line(line)
     for result, _, _ in collector.results.values():
         if result.left == "baseline" and result.check == "parity":  # the pre-deploy gate: what moved

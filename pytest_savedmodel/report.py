@@ -7,7 +7,7 @@ from typing import Any
 from pytest_savedmodel._lazy import tf_version
 from pytest_savedmodel.results import CheckResult
 
-__all__ = ["format_movers", "format_table", "header_lines", "summary_row"]
+__all__ = ["format_movers", "format_risks", "format_table", "header_lines", "summary_row"]
 
 
 def header_lines(suite: Any) -> list[str]:
@@ -47,9 +47,9 @@ def header_lines(suite: Any) -> list[str]:
     return lines
 
 
-def _verdict(outcome: str, when: str) -> str:
+def _verdict(outcome: str, when: str, risks: bool = False) -> str:
     if outcome == "passed":
-        return "ok"
+        return "risk" if risks else "ok"
     if outcome == "skipped":
         return "skipped"
     return "FAILED" if when == "call" else "ERROR"
@@ -70,8 +70,19 @@ def summary_row(result: CheckResult, outcome: str, when: str) -> dict[str, str]:
         "check": result.item,
         "examples": examples,
         "worst abs / rel": worst,
-        "verdict": _verdict(outcome, when),
+        "verdict": _verdict(outcome, when, bool(result.risks)),
     }
+
+
+def format_risks(results: list[CheckResult]) -> list[str]:
+    """Every risk of passed items, under its item: what a reviewer should look at before a deploy."""
+    out = []
+    for r in results:
+        for risk in r.risks:
+            out.append(f"{r.nodeid}: risk: {risk}")
+    if out:
+        out.append("(risks pass; --savedmodel-strict makes them fail)")
+    return out
 
 
 def format_table(rows: list[dict[str, str]]) -> list[str]:

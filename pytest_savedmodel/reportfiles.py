@@ -76,7 +76,8 @@ def report_data(results: list[tuple[CheckResult, str, str]], *, header: list[str
                       "check": r.item, "kind": r.check, "pair": r.pair, "examples": r.examples,
                       "max_abs": num(r.max_abs) if r.worst_output else None,
                       "max_rel": num(r.max_rel) if r.worst_output else None, "worst_output": r.worst_output or None,
-                      "note": r.note or None, "figures": r.figures, "verdict": row["verdict"]})
+                      "note": r.note or None, "figures": r.figures, "risks": list(r.risks),
+                      "verdict": row["verdict"]})
     return ReportData(
         header=header, rows=rows, failures=failures, contract=contract,
         tolerance=tolerance, results=typed,

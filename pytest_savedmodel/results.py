@@ -50,6 +50,8 @@ class CheckResult:
     figures: dict[str, float] = field(default_factory=dict)  # latency: cold_ms, p50_ms, p99_ms, baseline_p99_ms
     changes: list[dict[str, Any]] | None = None  # contract items: every classified change
     counterexample: str = ""  # the .npz file a failing parity check saved its shrunk inputs to
+    #: risks: worth a reviewer's look, not a defect by themselves (the item passes; --savedmodel-strict fails it)
+    risks: list[str] = field(default_factory=list)
 
     @property
     def left(self) -> str:
@@ -124,4 +126,6 @@ class CheckResult:
             props.append(("savedmodel.movers", json.dumps(self.ranked_movers(), default=str)))
         if self.counterexample:
             props.append(("savedmodel.counterexample", self.counterexample))
+        if self.risks:
+            props.append(("savedmodel.risks", json.dumps(self.risks)))
         return props

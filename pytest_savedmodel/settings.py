@@ -81,6 +81,8 @@ _CORE = [
            kind="int"),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
            "(default: 60).", 60.0, metavar="S", kind="float"),
+    Option("--savedmodel-strict", "risks (a parse-spec default training does not declare, ...) fail their item "
+           "instead of being reported beside it.", kind="flag"),
     Option("--savedmodel-max-input-bytes", "bytes one row of a signature input (or of a statically shaped "
            "output) may take; a signature declaring more is one finding and is not called (default: 64 MiB).",
            64 * 2**20, metavar="BYTES", kind="int"),
@@ -189,6 +191,7 @@ class Settings:
     server: str = "auto"
     server_timeout: float = 60.0
     timeout: float = 60.0
+    strict: bool = False
     max_input_bytes: int = 64 * 2**20
     reports: tuple[Path, ...] = ()
     contract: Path | None = None
@@ -325,6 +328,7 @@ class Settings:
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
             timeout=values["savedmodel_timeout"],
+            strict=bool(values["savedmodel_strict"]),
             max_input_bytes=values["savedmodel_max_input_bytes"],
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             seed=values["savedmodel_seed"],

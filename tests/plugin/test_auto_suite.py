@@ -112,15 +112,28 @@ def test_parse_default_that_differs_from_training_is_caught_with_a_shrunk_exampl
     assert "'PetalWidth'" not in falsifying.split("\n\n")[0]
 
 
-def test_parse_default_without_a_declared_training_default_is_flagged(
+def test_parse_default_without_a_declared_training_default_is_a_risk(
     pytester: pytest.Pytester, iris_pair_default_skew: tuple[Path, Path]
 ) -> None:
+    """A default is worth a reviewer's look, not a defect by itself: the item passes, the risk is in the summary
+    and the JSON report; --savedmodel-strict fails it. (With the training default declared, a default that
+    differs from it is a defect: the test above.)"""
+    import json
+
     raw, parsing = iris_pair_default_skew
-    result = run(pytester, f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}",
-                 "--savedmodel-checks=parse_spec", "-k", "serving_default")
+    args = [f"--savedmodel=iris={raw}", f"--savedmodel-parsing={parsing}", "--savedmodel-checks=parse_spec",
+            "-k", "serving_default", "--savedmodel-report=r.json"]
+    result = run(pytester, *args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*parse_spec[[]raw~parsing[]]*risk",
+                                 "*: risk: feature 'PetalWidth': parsing signature 'serving_default' fills a missing "
+                                 "value with [[]-1.0[]], and training declares no default for it; declare the training "
+                                 "default with --savedmodel-training-default=PetalWidth=VALUE to check it"])
+    row = next(r for r in json.loads((pytester.path / "r.json").read_text())["results"] if r["kind"] == "parse_spec")
+    assert row["verdict"] == "risk" and len(row["risks"]) == 1 and "'PetalWidth'" in row["risks"][0]
+    result = run(pytester, *args, "--savedmodel-strict")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*feature 'PetalWidth': the parse spec fills a missing value with [[]-1.0[]], but "
-                                 "training declares no default for it*--savedmodel-training-default=PetalWidth=VALUE*"])
+    result.stdout.fnmatch_lines(["*risks (failing under --savedmodel-strict):*"])
 
 
 def test_float_parsed_as_int_is_caught_with_a_shrunk_example(
