@@ -114,6 +114,15 @@ def batch(ctx: CheckContext) -> None:
     from pytest_savedmodel.checks import check_batch_invariance
 
     runner = ctx.open(ctx.draw)
+    why = ctx.one_row_only()
+    if why is not None:
+        from pytest_savedmodel.errors import ModelCheckFailure
+
+        raise ModelCheckFailure(
+            f"{ctx.label} signature {runner.signature.key!r} declares a dynamic batch (-1) but fails for a batch of "
+            f"2 while one row runs: {why}\nThe other checks of this signature ran one row at a time. Clients that "
+            f"send several rows, and TF Serving's request batching (--enable_batching), will fail the same way",
+            signature=runner.signature.key)
     _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2)
 
 
@@ -241,27 +250,32 @@ def latency(ctx: CheckContext) -> None:
     p, s = ctx.planned, ctx.settings
     assert p.right is not None
     features = golden_inputs(ctx.generation_signature(p.right), count=1)[0]
-
-    def measure(side: Any) -> Any:  # on a new connection
-        runner = ctx.session.new_runner(side)
-        try:
-            return L.measure_latency(lambda: runner.predict(features), requests=s.latency_requests)
-        finally:
-            runner.close()
-
+    seed = getattr(s, "seed", None) or 0  # the bootstrap and the round order: the same for the same timings
+    compared: L.Comparison | None = None
+    runners = []
     try:
-        got = measure(p.right)
-        base = ctx.session.baseline_side(p)
-        before = measure(base) if base is not None else None
+        try:  # each on a new connection; with a baseline, both measured together, interleaved in rounds
+            runners.append(ctx.session.new_runner(p.right))
+            base = ctx.session.baseline_side(p)
+            if base is not None:
+                runners.append(ctx.session.new_runner(base))
+            calls = [lambda r=r: r.predict(features) for r in runners]
+            if len(calls) == 2:
+                compared = L.compare_latency(calls[0], calls[1], requests=s.latency_requests, seed=seed)
+                got = compared.candidate
+            else:
+                got = L.measure_latency(calls[0], requests=s.latency_requests)
+        finally:
+            for r in runners:
+                r.close()
     except RunnerError as exc:
         raise ctx.served(exc) from None
     ctx.result.examples = got.requests + 1
-    ctx.result.note = got.describe() + (f"; baseline p99 {before.p99_ms:.2f} ms" if before else "")
-    ctx.result.figures.update({"cold_ms": got.cold_ms, "p50_ms": got.p50_ms, "p99_ms": got.p99_ms})
-    if before is not None:
-        ctx.result.figures["baseline_p99_ms"] = before.p99_ms
+    ctx.result.note = compared.describe() if compared is not None else got.describe()
+    ctx.result.figures.update(compared.figures() if compared is not None else
+                              {"cold_ms": got.cold_ms, "p50_ms": got.p50_ms, "p99_ms": got.p99_ms})
     L.check_latency(f"{ctx.label} signature {p.signature!r} over {p.kind}", got, budget_p99_ms=s.max_p99_ms,
-                    baseline=before, ratio=s.latency_regression)
+                    baseline=compared, ratio=s.latency_regression)
 
 
 @_register("concurrency", "answers under concurrent load equal the answers alone")

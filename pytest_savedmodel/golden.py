@@ -13,7 +13,7 @@ from pytest_savedmodel.lock import decode_array, encode_array
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.spec import Domain, Features, SignatureSpec, TensorSpec
 
-__all__ = ["golden_inputs", "make_golden", "replay_golden"]
+__all__ = ["golden_inputs", "make_golden", "probe_batch", "replay_golden"]
 
 
 def _array(t: TensorSpec, rng: np.random.Generator, domain: Domain | None = None) -> np.ndarray:
@@ -102,3 +102,23 @@ def replay_golden(runner: Runner, golden: dict[str, Any], *, where: str,
                 + format_mismatch(result, feats),
                 runners=("locked", runner.name), output=worst.output if worst else None, result=result)
     return len(golden.get("examples", []))
+
+
+def probe_batch(runner: Runner, sig: SignatureSpec) -> str | None:
+    """Why ``sig`` fails for a batch of 2 while it runs a batch of 1 (None when both run, or batch 1 fails too).
+
+    A signature that declares a dynamic batch (-1) but works for one row only (a reshape to [1, ...], a
+    squeeze of the batch dim) would fail every check that draws larger batches with the same error; it is
+    probed once, reported once (on the ``batch`` item), and the other checks draw one row at a time.
+    """
+    two = golden_inputs(sig, count=1)[0]  # two rows of deterministic values
+    one = {k: np.asarray(v)[:1] for k, v in two.items()}
+    try:
+        runner.predict(one)
+    except SavedModelError:
+        return None  # not a batch problem: the checks report it
+    try:
+        runner.predict(two)
+    except SavedModelError as exc:
+        return str(exc).strip().splitlines()[0][:400]
+    return None

@@ -75,7 +75,8 @@ class Session(LockedContract):
         self._lock_written = False
         self._loaded: set[Any] = set()
         self._causes: dict[tuple[str, str], tuple[str, str]] = {}  # (export, signature) -> (item, why)
-        self._rejections: dict[tuple[str, str, str], str] = {}  # (export, signature, reason's shape) -> item
+        self._rejections: dict[tuple[str, str, str], str] = {}  # (export, signature, reason shape) -> item
+        self._one_row: dict[tuple[str, str], str | None] = {}  # (export, signature) -> why batch 2 fails
 
     # ------------------------------------------------------------------ life
     def __enter__(self) -> Session:
@@ -235,6 +236,17 @@ class Session(LockedContract):
                 shapes.update(probe_shapes(self.runner(probe)))
             self._shapes[key] = shapes
         return concretize(sig, self._shapes[key])
+
+    def one_row_only(self, side: Side) -> str | None:
+        """Why ``side``'s signature fails for a batch of 2 though it declares a dynamic batch (probed once)."""
+        from pytest_savedmodel.golden import probe_batch
+        from pytest_savedmodel.runners.base import batches
+
+        key = (side.export, side.signature)
+        if key not in self._one_row:
+            sig = self.generation_signature(side)
+            self._one_row[key] = probe_batch(self.runner(side), sig) if batches(sig) else None
+        return self._one_row[key]
 
     def load_export(self, collector: str) -> None:
         """The load check of an export: inspect it, load it as TF Serving does, and find a callable signature."""

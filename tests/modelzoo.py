@@ -290,3 +290,14 @@ def huge_output(base: Path) -> Path:
         return {"x": x}, {"y": tf.ensure_shape(y, [None, 100_000_000])}
 
     return build(base, graph)
+
+
+def one_row_only(base: Path) -> Path:
+    """Declares ``x`` [-1, 3] but reshapes it to [1, 3]: one row runs, two rows fail (``y`` = row sum)."""
+
+    def graph(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf.reduce_sum(tf.reshape(x, [1, 3]), axis=1, keepdims=True)
+        return {"x": x}, {"y": tf.compat.v1.placeholder_with_default(y, [None, 1])}
+
+    return build(base, graph)

@@ -32,3 +32,20 @@ def test_the_shape_of_a_reason_ignores_its_numbers() -> None:
     assert _shape_of("indices[1,0] = 25 is not in [0, 20)") == _shape_of("indices[0,0] = 20 is not in [0, 20)")
     assert _shape_of("x must be 1.5e-3") == "x must be #"
     assert _shape_of("indices[0,0] = 20 is not in [0, 20)") != _shape_of("Expected shape [#]")
+
+
+def test_a_signature_that_runs_one_row_only_is_one_finding_on_the_batch_item(pytester: pytest.Pytester,
+                                                                             zoo_dir: Path) -> None:
+    from tests import modelzoo
+
+    model = modelzoo.one_row_only(zoo_dir / "one_row")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-server=none", f"--savedmodel={model}",
+                                "--savedmodel-examples=20", "-v")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines([
+        "*::serving_default::batch FAILED*",
+        "*[[]finding[]] one_row v1 signature 'serving_default' declares a dynamic batch (-1) but fails for a batch "
+        "of 2 while one row runs: raw runner: *Input to reshape is a tensor with 6 values, but the requested shape "
+        "has 3*",
+        "The other checks of this signature ran one row at a time.*--enable_batching*",
+    ])
