@@ -36,6 +36,7 @@ from pytest_savedmodel.spec import (
     SignatureSpec,
     TensorSpec,
 )
+from pytest_savedmodel.tfexample import FeatureRows
 from pytest_savedmodel.values import check_range, elements
 
 __all__ = ["elements", "example_features", "feature_dicts", "tensors", "tf_examples"]
@@ -90,8 +91,11 @@ def tensors(
     # A free non-batch dim is 1 to 3 wide, and sometimes 0 (an empty sequence: models that crash on [B, 0]).
     # Small arrays draw every element (Hypothesis' fill value would make most of them one repeated value).
     dims = _dims(spec.shape, batch_size, dim_size or st.sampled_from((1, 2, 3, 0)))
+    # Large arrays (an image) draw a few elements and fill the rest with one value Hypothesis can reuse.
+    plain = elements(spec.dtype, min_value=min_value, max_value=max_value, allow_nan=allow_nan,
+                     allow_infinity=allow_infinity, values=values, plain=True)
     return dims.flatmap(lambda shape: hnp.arrays(np_dtype, shape, elements=elems,
-                                                 fill=st.nothing() if math.prod(shape) <= 64 else None))
+                                                 fill=st.nothing() if math.prod(shape) <= 64 else plain))
 
 
 def _batch_strategy(batch_size: int | st.SearchStrategy[int]) -> st.SearchStrategy[int]:
@@ -306,7 +310,8 @@ def example_features(
             if (f.key, n) not in cache:
                 cache[f.key, n] = _feature_values(f, n, r, allow_nan, vocab, counts)
             out[f.key] = draw(cache[f.key, n])
-        return out
+        # every feature left out: the batch still has n (empty) tf.Examples
+        return out if out else FeatureRows({}, rows=n)
 
     return draw_features()
 

@@ -37,8 +37,12 @@ def elements(
     allow_nan: bool = False,
     allow_infinity: bool = False,
     values: Collection[Any] | None = None,
+    plain: bool = False,
 ) -> st.SearchStrategy[Any]:
     """Scalar values of ``dtype`` (the one dtype -> strategy table); only ``values`` when given (a vocabulary).
+
+    ``plain``: Hypothesis' own strategies only (floats over the whole range, bytes), which it can reuse as the
+    fill value of a large array; the default mixes in realistic magnitudes and typical strings.
 
     Example:
         >>> elements(dtype_by_name("int8"), min_value=0).example() in range(0, 128)
@@ -59,6 +63,8 @@ def elements(
     if dtype.is_bool:
         return st.booleans()
     if dtype.is_string:  # text as clients send it (empty and non-ASCII included), now and then raw bytes
+        if plain:
+            return st.binary(max_size=8)
         text = st.text(max_size=8).map(lambda s: s.encode("utf-8"))
         return st.one_of(text, text, st.just(b""), st.binary(max_size=8))
     if dtype.is_integer:
@@ -79,7 +85,7 @@ def elements(
         hi_f = DEFAULT_LIMIT if max_value is None else float(max_value)
         finite = st.floats(lo_f, hi_f, width=width, allow_nan=False, allow_infinity=False)
         if min_value is None and max_value is None:
-            finite = realistic_floats(width, finite)
+            finite = finite if plain else realistic_floats(width, finite)
         specials = ([st.just(float("nan"))] if allow_nan else []) + (
             [st.sampled_from([float("inf"), -float("inf")])] if allow_infinity else [])
         return st.one_of(finite, *specials) if specials else finite
@@ -90,19 +96,17 @@ def elements(
 def realistic_floats(width: Literal[16, 32, 64], extremes: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
     """Floats for an input without a declared range, drawn where models live.
 
-    Half at unit scale (uniform in [-5, 5]), a third spread over six decades around it (sign times
-    10**u, u uniform in [-3, 3]), the rest Hypothesis' own floats in [-1000, 1000] (zero, -0.0,
-    subnormals, the bounds, large magnitudes). Hypothesis' floats alone gave about a third exact zeros and
+    Half at unit scale (uniform in [-5, 5], two decimals), a third spread over decades around it (sign
+    times 1.00..9.99 times 10**e, e in -3..2), the rest Hypothesis' own floats in [-1000, 1000] (zero,
+    -0.0, subnormals, the bounds, large magnitudes). Hypothesis' floats alone gave about a third exact zeros and
     half beyond 100, where a sigmoid saturates and a small skew or a narrow NaN band goes unseen.
     """
     cast: Any = {16: np.float16, 32: np.float32, 64: np.float64}[width]
 
-    def uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
-        # Hypothesis favours small integers and bounds; a multiplicative hash spreads them over [lo, hi)
-        # (0 still maps to lo, so shrinking ends at a bound)
-        return st.integers(0, 2**20 - 1).map(lambda i: lo + (hi - lo) * ((i * 2654435761) % 2**20) / 2**20)
-
-    unit = uniform(-5.0, 5.0).map(lambda v: float(cast(v)))
-    decades = st.tuples(st.booleans(), uniform(-3.0, 3.0)).map(
-        lambda t: float(cast((-1.0 if t[0] else 1.0) * 10.0 ** t[1])))
+    # Hypothesis draws an integer from a range of about a thousand uniformly (wider ranges lean to small
+    # values), and shrinks it to 0: values with two decimals, shrinking to 0.0 and 1.0, read well in reports.
+    unit = st.integers(-500, 500).map(lambda i: float(cast(i / 100)))
+    mantissa = st.integers(100, 999).map(lambda i: i / 100)
+    decades = st.tuples(st.booleans(), mantissa, st.integers(-3, 2)).map(
+        lambda t: float(cast((-1.0 if t[0] else 1.0) * t[1] * 10.0 ** t[2])))
     return st.one_of(unit, unit, unit, decades, decades, extremes)

@@ -21,8 +21,9 @@ def test_checkpoint_and_frozen_agree_with_the_savedmodel(pytester: pytest.Pytest
     result = pytester.runpytest(*ARGS, f"--savedmodel=iris={g['raw']}", f"--savedmodel-checkpoint={g['checkpoint']}",
                                 f"--savedmodel-frozen={g['frozen']}", "-k", "checkpoint or frozen")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*iris:checkpoint*serving_default*parity[[]raw~checkpoint[]]*15*ok*",
-                                 "*iris:frozen*serving_default*parity[[]raw~frozen[]]*15*ok*"])
+    # 15 generated examples, then the sweep batch (see pytest_savedmodel.sweep)
+    result.stdout.fnmatch_lines(["*iris:checkpoint*serving_default*parity[[]raw~checkpoint[]]*16*ok*",
+                                 "*iris:frozen*serving_default*parity[[]raw~frozen[]]*16*ok*"])
 
 
 def test_frozen_graph_from_an_earlier_checkpoint_is_caught(pytester: pytest.Pytester,
@@ -195,7 +196,8 @@ def test_a_single_vector_export_reading_features_in_another_order_than_the_check
     out = result.stdout.str()
     shrunk = out[out.index("Failing test case"):out.index("Reproduce:")]
     row = shrunk[shrunk.index("[[") + 2:shrunk.index("]]")]
-    assert all(float(v) in (0.0, 1.0) for v in row.split(",")), row  # shrunk to a few ones among zeros
+    values = [abs(float(v)) for v in row.split(",")]
+    assert values.count(0.0) >= 2 and max(values) <= 1.0, row  # shrunk to a few small values among zeros
 
 
 def test_freezing_on_the_fly_preserves_outputs_or_says_why_it_cannot(pytester: pytest.Pytester, testdata: Path,
@@ -203,7 +205,7 @@ def test_freezing_on_the_fly_preserves_outputs_or_says_why_it_cannot(pytester: p
     result = pytester.runpytest(*ARGS, f"--savedmodel=iris={iris_graphs['raw']}", "--savedmodel-freeze",
                                 "-k", "freeze")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*iris:freeze*serving_default*parity[[]raw~freeze[]]*15*ok*"])
+    result.stdout.fnmatch_lines(["*iris:freeze*serving_default*parity[[]raw~freeze[]]*16*ok*"])
     # a graph that increments a variable cannot be frozen: a clear error, not TF's traceback
     result = pytester.runpytest(*ARGS, f"--savedmodel=counter={testdata / 'saved_model_counter'}",
                                 "--savedmodel-freeze", "-k", "freeze and incr_counter_by")
@@ -231,7 +233,7 @@ def test_tf2_object_checkpoint_restored_into_the_users_model(pytester: pytest.Py
             "-k", "checkpoint"]
     result = pytester.runpytest(*args, f"--savedmodel-checkpoint={paths['checkpoint']}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*affine:checkpoint*serving_default*parity[[]raw~checkpoint[]]*15*ok*"])
+    result.stdout.fnmatch_lines(["*affine:checkpoint*serving_default*parity[[]raw~checkpoint[]]*16*ok*"])
     # the checkpoint of an earlier training state: the output differs
     result = pytester.runpytest(*args, f"--savedmodel-checkpoint={paths['older']}")
     result.assert_outcomes(failed=1)
