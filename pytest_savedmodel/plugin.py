@@ -153,6 +153,17 @@ class _SummaryRows:
         self.results: dict[str, tuple[CheckResult, str, str]] = {}  # node id -> (result, outcome, when)
         self.failures: dict[str, str] = {}
 
+    def ordered(self) -> list[tuple[CheckResult, str, str]]:
+        """Grouped by model and signature, checks in catalogue order: the same under pytest-xdist as serially."""
+        from pytest_savedmodel.catalogue import CHECKS
+
+        def key(row: tuple[CheckResult, str, str]) -> tuple[str, int, str, int, str]:
+            r = row[0]
+            order = CHECKS.index(r.check) if r.check in CHECKS else len(CHECKS)
+            return (r.model, -1 if r.version is None else r.version, r.signature, order, r.item)
+
+        return sorted(self.results.values(), key=key)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         text = next((str(v) for k, v in reversed(report.user_properties) if k == PROPERTY), None)
         if text is None or (report.when != "call" and report.passed):
@@ -170,11 +181,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_savedmodel.report import format_movers, format_risks, format_table, summary_row
 
     terminalreporter.write_sep("=", "savedmodel summary")
-    for line in format_table([summary_row(*r) for r in collector.results.values()]):
+    results = collector.ordered()
+    rows = [summary_row(*r) for r in results]
+    if config.get_verbosity() < 0:  # -q: what needs a look (failures, errors, risks)
+        shown = [row for row in rows if row["verdict"] not in ("ok", "skipped")]
+        if len(shown) < len(rows):
+            terminalreporter.write_line(f"{len(rows) - len(shown)} of {len(rows)} items ok or skipped (all rows "
+                                        f"without -q)")
+        rows = shown
+    for line in format_table(rows):
         terminalreporter.write_line(line)
-    for line in format_risks([r for r, outcome, _ in collector.results.values() if outcome == "passed"]):
+    for line in format_risks([r for r, outcome, _ in results if outcome == "passed"]):
         terminalreporter.write_line(line)
-    for result, _, _ in collector.results.values():
+    for result, _, _ in results:
         if result.left == "baseline" and result.check == "parity":  # the pre-deploy gate: what moved
             for line in format_movers(result):
                 terminalreporter.write_line(line)

@@ -60,7 +60,7 @@ def summary_row(result: CheckResult, outcome: str, when: str) -> dict[str, str]:
     examples = str(result.examples) if result.examples else "-"  # "-": a static check, nothing was run
     worst = ""
     if result.worst_output:
-        worst = f"{result.max_abs:.6g} / {result.max_rel:.6g} ({result.worst_output})"
+        worst = f"{result.max_abs:.6g} / {result.worst_rel:.6g} ({result.worst_output})"  # one output's errors
     elif result.note:
         worst = result.note
     return {

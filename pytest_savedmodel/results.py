@@ -42,6 +42,7 @@ class CheckResult:
     max_abs: float = 0.0
     max_rel: float = 0.0
     worst_output: str = ""
+    worst_rel: float = 0.0  # the largest relative error of ``worst_output`` (``max_rel`` is over every output)
     #: per output, every example's deviation (output, abs, rel), for plots; None for checks that compare nothing
     samples: list[tuple[str, float, float]] | None = None
     #: per output: the largest difference seen, both values and the inputs of the row that moved it most
@@ -82,7 +83,11 @@ class CheckResult:
             if self.samples is not None and d.reason in ("", "values"):
                 self.samples.append((d.output, d.max_abs, d.max_rel))
             if d.max_abs > self.max_abs or not self.worst_output:
+                if d.output != self.worst_output:
+                    self.worst_rel = 0.0
                 self.max_abs, self.worst_output = max(self.max_abs, d.max_abs), d.output
+            if d.output == self.worst_output:
+                self.worst_rel = max(self.worst_rel, d.max_rel)
             self.max_rel = max(self.max_rel, d.max_rel)
 
     def ranked_movers(self) -> list[dict[str, Any]]:
@@ -94,6 +99,7 @@ class CheckResult:
     def to_json(self, *, max_samples: int = 500) -> str:
         data = asdict(self)
         data["max_abs"], data["max_rel"] = _num(self.max_abs), _num(self.max_rel)
+        data["worst_rel"] = _num(self.worst_rel)
         if self.samples is not None:
             data["samples"] = [[o, _num(float(a)), _num(float(r))] for o, a, r in self.samples[:max_samples]]
         data["movers"] = self.ranked_movers()
@@ -104,7 +110,7 @@ class CheckResult:
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
-        for key in ("max_abs", "max_rel"):
+        for key in ("max_abs", "max_rel", "worst_rel"):
             data[key] = float(data.get(key, 0.0))
         if data.get("samples") is not None:
             data["samples"] = [(str(o), float(a), float(r)) for o, a, r in data["samples"]]

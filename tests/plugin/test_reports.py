@@ -130,3 +130,34 @@ def test_the_header_names_the_seed_and_a_seed_replays_the_run(pytester: pytest.P
     assert "  generated checks: Hypothesis seed 4242 (replay with --savedmodel-seed=4242)" in header
     assert deviations("--savedmodel-seed=4242")[1] == first  # the same seed draws the same inputs
     assert deviations("--savedmodel-seed=7")[1] != first
+
+
+def _table(out: str) -> list[list[str]]:
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "savedmodel summary" in line)
+    table = []
+    for line in lines[start + 1:]:
+        if line.startswith(("model ", "-----")) or not line.strip() or "items ok or skipped" in line:
+            continue
+        if line.split()[-1] not in ("ok", "FAILED", "ERROR", "skipped", "risk"):
+            break
+        table.append(line.split())
+    return table
+
+
+def test_quiet_runs_show_only_what_needs_a_look_and_rows_keep_their_order_under_xdist(
+        pytester: pytest.Pytester, zoo_dir: Path, iris_pair: tuple[Path, Path]) -> None:
+    from tests import modelzoo
+
+    nan = modelzoo.nan_region(zoo_dir / "quiet_nan")
+    raw, parsing = iris_pair
+    args = ["-p", "no:cacheprovider", "--savedmodel-examples=15", "--savedmodel-server=none", "--savedmodel-seed=5",
+            f"--savedmodel=nan={nan}", f"--savedmodel=iris={raw}", f"--savedmodel-parsing=iris={parsing}"]
+    quiet = pytester.runpytest(*args, "-q")
+    table = _table(quiet.stdout.str())
+    assert [row[-1] for row in table] == ["FAILED"] and table[0][:4] == ["nan", "1", "serving_default", "finite"]
+    quiet.stdout.fnmatch_lines(["* of * items ok or skipped (all rows without -q)"])
+    serial = _table(pytester.runpytest(*args).stdout.str())
+    spread = _table(pytester.runpytest(*args, "-n", "2").stdout.str())
+    assert len(serial) > 10 and [r[:4] for r in spread] == [r[:4] for r in serial]  # model, version, signature, check
+    assert [r[0] for r in serial] == sorted(r[0] for r in serial)  # grouped by model
