@@ -134,6 +134,20 @@ def determinism(ctx: CheckContext) -> None:
     _per_input(ctx, lambda f: check_determinism(ctx.label, runner, f, ctx.tolerance))
 
 
+@_register("domain", "values just outside each bounded input's domain: rejected or answered (a policy)")
+def domain(ctx: CheckContext) -> None:
+    from pytest_savedmodel.domain import check_policy, probe_domains
+    from pytest_savedmodel.golden import golden_inputs
+
+    runner = ctx.open(ctx.draw)
+    sig = ctx.generation_signature(ctx.draw)
+    base = {k: v[:1] for k, v in golden_inputs(sig, count=1)[0].items()}  # one row inside every domain
+    runner.predict(base)  # a failure here is not about the domain: reported as what it is
+    probes = probe_domains(runner, sig, base)
+    ctx.result.examples = len(probes) + 1
+    ctx.result.note = check_policy(ctx.label, sig, probes, getattr(ctx.settings, "domain", "report"))
+
+
 # --------------------------------------------------------------------------- pairs of paths
 
 
@@ -296,6 +310,6 @@ def concurrency(ctx: CheckContext) -> None:
 
 
 #: Every check, in collection order.
-CHECKS: tuple[str, ...] = ("load", "signature", "outputs", "finite", "batch", "determinism", "parse_spec", "parity",
-                           "contract", "golden", "latency", "concurrency")
+CHECKS: tuple[str, ...] = ("load", "signature", "outputs", "finite", "batch", "determinism", "domain", "parse_spec",
+                           "parity", "contract", "golden", "latency", "concurrency")
 assert set(CHECKS) == set(CATALOGUE), "every registered check has its place in the order"

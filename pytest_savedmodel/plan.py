@@ -89,8 +89,9 @@ class _Planner:
             key = sig.key
             sinfo: dict[str, Any] = {**info, "signature": sig.key}
             me = Side("raw", col, key, name=None if e.role == "savedmodel" else e.role)
-            for check in ("signature", "outputs", "finite", "determinism", "batch"):
-                if self.want(check) and (check != "batch" or batches(sig)):
+            for check in ("signature", "outputs", "finite", "determinism", "batch", "domain"):
+                if self.want(check) and (check != "batch" or batches(sig)) and (check != "domain" or (
+                        sig.domains and sig.parse_spec is None)):
                     yield PlannedCheck(col, (key, check), check, **sinfo, right=me)
             if sig.inputs and sendable_inputs(sig) is None:
                 for check in ("latency", "concurrency"):

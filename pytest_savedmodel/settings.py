@@ -81,6 +81,9 @@ _CORE = [
            kind="int"),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
            "(default: 60).", 60.0, metavar="S", kind="float"),
+    Option("--savedmodel-domain", "what a value just outside an input's graph domain (an id past an embedding, an "
+           "unseen key of a closed vocabulary) must do: report (default: list it, pass), reject (fail when the "
+           "model answers it) or accept (fail when the model rejects it).", "report", metavar="POLICY"),
     Option("--savedmodel-strict", "risks (a parse-spec default training does not declare, ...) fail their item "
            "instead of being reported beside it.", kind="flag"),
     Option("--savedmodel-max-input-bytes", "bytes one row of a signature input (or of a statically shaped "
@@ -192,6 +195,7 @@ class Settings:
     server_timeout: float = 60.0
     timeout: float = 60.0
     strict: bool = False
+    domain: str = "report"
     max_input_bytes: int = 64 * 2**20
     reports: tuple[Path, ...] = ()
     contract: Path | None = None
@@ -329,6 +333,7 @@ class Settings:
             server_timeout=values["savedmodel_server_timeout"],
             timeout=values["savedmodel_timeout"],
             strict=bool(values["savedmodel_strict"]),
+            domain=_domain_policy(values["savedmodel_domain"]),
             max_input_bytes=values["savedmodel_max_input_bytes"],
             schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
             seed=values["savedmodel_seed"],
@@ -340,3 +345,14 @@ class Settings:
             concurrency=values["savedmodel_concurrency"],
             paths=paths,
         )
+
+
+def _domain_policy(value: object) -> str:
+    policy = str(value or "report").strip().lower()
+    if policy not in ("report", "reject", "accept"):
+        import difflib
+
+        close = difflib.get_close_matches(policy, ["report", "reject", "accept"], n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UsageError(f"--savedmodel-domain={value!r}: use report, reject or accept.{hint}")
+    return policy

@@ -42,12 +42,13 @@ def test_keras_embedding_lookup_hashing_and_category_encoding_pass_with_no_optio
         pytester: pytest.Pytester, keras_dir: Path) -> None:
     """ids in [0, 19], colors from the vocabulary file, categories in [0, 4]: no false alarm."""
     result = pytester.runpytest(*ARGS, f"--savedmodel=keras={keras_dir}")
-    _clean(result, passed=7)  # load + serving_default x (signature, outputs, finite, determinism, batch, parity):
+    # load + serving_default x (signature, outputs, finite, determinism, batch, domain, parity):
+    _clean(result, passed=8)
     assert "savedmodel:keras: serve = serving_default (tested once)" in result.stdout.str()  # one function, once
 
 
 def test_tf_module_gathering_a_variable_passes_with_no_option(pytester: pytest.Pytester, gather_dir: Path) -> None:
-    _clean(pytester.runpytest(*ARGS, f"--savedmodel=gather={gather_dir}"), passed=7)
+    _clean(pytester.runpytest(*ARGS, f"--savedmodel=gather={gather_dir}"), passed=8)  # with the domain item
 
 
 def test_parsing_signature_features_are_bounded_too(pytester: pytest.Pytester, parsing_dir: Path) -> None:
