@@ -5,6 +5,11 @@ Integers, bools and strings must be equal; floats (and complex) must satisfy
 place. The relative error reported is ``|a - b| / max(|a|, |b|)``. A mismatch
 names both runners, the output, the max abs/rel error, the worst element, its
 row and that row's inputs.
+
+A served Classify/Regress answer is compared with the in-process output as TF
+Serving would answer it (:func:`served_answer`): Regress gives one value per
+example, so an in-process ``[N, 1]`` output is compared as ``[N]``; an output
+TF Serving refuses is a :class:`ServedRejection` quoting TF Serving's words.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pytest_savedmodel.errors import ParityMismatch
-from pytest_savedmodel.spec import Features, Outputs
+from pytest_savedmodel.errors import ContractViolation, ParityMismatch, RunnerError
+from pytest_savedmodel.serving.shape_rules import Rejection, classification_answer, regression_answer, shape_text
+from pytest_savedmodel.spec import Features, Outputs, dtype_by_name
+from pytest_savedmodel.tfexample import rows_of
 
-__all__ = ["OutputDiff", "ParityResult", "Tolerance", "assert_parity", "compare_outputs", "format_mismatch", "row_of"]
+__all__ = ["OutputDiff", "ParityResult", "ServedRejection", "Tolerance", "assert_parity", "compare_outputs",
+           "format_mismatch", "row_of", "served_answer"]
 
 
 @dataclass(frozen=True)
@@ -244,3 +252,62 @@ def assert_parity(
             features=features,
         )
     return result
+
+
+class ServedRejection(ContractViolation, RunnerError):
+    """A finding: TF Serving's Classify/Regress would refuse what the signature outputs (quoted in the message).
+
+    It is also a :class:`~pytest_savedmodel.errors.RunnerError` whose ``reason`` is TF Serving's one-line
+    answer, so the session reports it once per signature, as when the server itself answers it: the other
+    served path's item is skipped naming the first ("one cause, one red").
+    """
+
+    def __init__(self, message: str, *, runner: str, signature: str, output: str, reason: str) -> None:
+        ContractViolation.__init__(self, message, signature=signature, output=output)
+        self.runner, self.signature, self.reason = runner, signature, reason
+
+
+def served_answer(method: str, outputs: Outputs, features: Features, *, runner: str = "",
+                  signature: str = "") -> Outputs:
+    """``outputs`` of an in-process call as TF Serving's Classify/Regress answers them for the tf.Examples of
+    ``features`` (see :mod:`pytest_savedmodel.serving.shape_rules`); ``predict``: ``outputs`` unchanged.
+
+    Regress: ``outputs`` becomes ``[N]`` float32 (from ``[N]`` or ``[N, 1]``). Classify: ``classes`` and
+    ``scores`` stay ``[N, num_classes]``, labels as bytes.
+
+    Raises:
+        ServedRejection: TF Serving would answer INVALID_ARGUMENT; the message quotes it.
+    """
+    if method not in ("classify", "regress"):
+        return outputs
+    n = rows_of(features)
+    out = dict(outputs)
+    try:
+        if method == "regress":
+            if "outputs" in out:
+                out["outputs"] = regression_answer(out["outputs"], n)
+        elif "classes" in out or "scores" in out:
+            labels, scores = classification_answer(out.get("classes"), out.get("scores"), n)
+            if labels is not None:
+                out["classes"] = labels
+            if scores is not None:
+                out["scores"] = scores
+    except Rejection as exc:
+        api = "Regress" if method == "regress" else "Classify"
+        shown = ", ".join(f"{k!r} {_dtype_word(np.asarray(v))} {shape_text(np.shape(v))}"
+                          for k, v in sorted(outputs.items()) if k in ("outputs", "classes", "scores"))
+        raise ServedRejection(
+            f"signature {signature!r} cannot be served by TF Serving's {api} API: on {n} tf.Example(s) the "
+            f"{runner or 'in-process'} call outputs {shown}, and TF Serving answers INVALID_ARGUMENT "
+            f"\"{exc.message}\" (tensorflow_serving/servables/tensorflow/{exc.source})",
+            runner=runner, signature=signature, output=exc.output, reason=exc.message) from None
+    return out
+
+
+def _dtype_word(a: np.ndarray) -> str:
+    if a.dtype.kind in "OSU":
+        return "string"
+    try:
+        return dtype_by_name(a.dtype).name
+    except ValueError:
+        return str(a.dtype)

@@ -19,7 +19,27 @@ import numpy as np
 from pytest_savedmodel.errors import InvalidArgument
 from pytest_savedmodel.spec import FeatureSpec, ParseSpec
 
-__all__ = ["decode_example", "encode_examples", "example_pb2", "example_proto"]
+__all__ = ["FeatureRows", "decode_example", "encode_examples", "example_pb2", "example_proto", "rows_of"]
+
+
+class FeatureRows(dict[str, Any]):
+    """A feature dict that also knows how many tf.Examples it stands for.
+
+    Needed when every feature of a batch is optional and left out: ``FeatureRows({}, rows=3)``
+    encodes three empty tf.Examples (each feature takes its parse default), where a plain
+    ``{}`` has no batch size. Everything else treats it as the dict it is.
+
+    Example:
+        >>> encode_examples(FeatureRows({}, rows=2), spec)
+        [b'', b'']
+    """
+
+    def __init__(self, features: Mapping[str, Any], *, rows: int) -> None:
+        super().__init__(features)
+        self.rows = rows
+
+    def __repr__(self) -> str:
+        return f"FeatureRows({dict.__repr__(self)}, rows={self.rows})"
 
 
 def example_pb2() -> Any:
@@ -55,6 +75,14 @@ def _fill(feature: Any, values: np.ndarray, kind: str) -> None:
         feature.float_list.value.extend(float(v) for v in np.asarray(values, dtype=np.float32))
 
 
+def rows_of(features: Mapping[str, Any], batch_size: int | None = None) -> int:
+    """The number of tf.Examples ``features`` stands for: every feature's row count (they must agree), else
+    ``batch_size``, else a :class:`FeatureRows`' ``rows``."""
+    if batch_size is None and not features:
+        batch_size = getattr(features, "rows", None)
+    return _batch_size(features, batch_size)
+
+
 def _batch_size(features: Mapping[str, Any], batch_size: int | None) -> int:
     sizes = {k: len(v) if isinstance(v, (list, tuple)) else (np.shape(v)[0] if np.ndim(v) else 1)
              for k, v in features.items()}
@@ -68,7 +96,8 @@ def _batch_size(features: Mapping[str, Any], batch_size: int | None) -> int:
             raise InvalidArgument(f"batch_size={batch_size} but the features have {n} rows")
         return n
     if batch_size is None:
-        raise InvalidArgument("no features given: pass batch_size=N to encode N empty tf.Examples")
+        raise InvalidArgument("no features given: pass batch_size=N (or FeatureRows({}, rows=N)) to encode N empty "
+                              "tf.Examples")
     return batch_size
 
 
@@ -105,13 +134,13 @@ def encode_examples(
             object array (or list) of per-row 1-D arrays.
         parse_spec: the spec whose dtypes decide each feature's kind; keys not in it
             are written by their numpy dtype.
-        batch_size: required only when ``features`` is empty.
+        batch_size: required only when ``features`` is empty (and not a :class:`FeatureRows`).
 
     Example:
         >>> encode_examples({"x": np.array([2.0], np.float32)}, spec)[0].hex()
         '0a0f0a0d0a017812081206...'
     """
-    n = _batch_size(features, batch_size)
+    n = rows_of(features, batch_size)
     out = []
     for i in range(n):
         row = {k: (v[i] if isinstance(v, (list, tuple)) else np.asarray(v)[i] if np.ndim(v) else v)

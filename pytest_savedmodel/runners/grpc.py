@@ -22,18 +22,14 @@ __all__ = ["PROVIDER", "GrpcRunner"]
 METHODS = ("predict", "classify", "regress")
 
 
-def _fit(values: np.ndarray, spec_shape: tuple[int | None, ...] | None) -> np.ndarray:
-    """Classify/Regress results reshaped to the signature's declared rank when sizes allow."""
-    if spec_shape is not None and len(spec_shape) != values.ndim:
-        try:
-            return values.reshape([values.shape[0], *[d or 1 for d in spec_shape[1:]]])
-        except ValueError:
-            return values
-    return values
-
-
 class GrpcRunner(Runner):
-    """Predict, Classify or Regress over real gRPC against any TF Serving."""
+    """Predict, Classify or Regress over real gRPC against any TF Serving.
+
+    Classify and Regress outputs are TF Serving's answer as it is (see
+    :mod:`pytest_savedmodel.serving.shape_rules`): ``outputs`` one float32 per example (``[N]``, whatever rank the
+    signature declares), ``classes`` ``[N, num_classes]`` labels as bytes and ``scores`` ``[N, num_classes]``
+    float32 (``scores`` alone when the signature has neither output named).
+    """
 
     name = "grpc"
 
@@ -152,9 +148,7 @@ class GrpcRunner(Runner):
         self._spec(request.model_spec)
         self._input(features, request.input)
         result = self._call("Regress", request, features).result
-        values = np.asarray([r.value for r in result.regressions], dtype=np.float32)
-        spec = self.signature.outputs.get("outputs")
-        return {"outputs": _fit(values, spec.shape if spec else None)}
+        return {"outputs": np.asarray([r.value for r in result.regressions], dtype=np.float32)}
 
     def metadata(self) -> dict[str, Any]:
         """GetModelMetadata: ``{"model_spec": ..., "signature_def": {name: SignatureDef proto}}``."""

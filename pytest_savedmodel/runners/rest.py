@@ -101,7 +101,11 @@ def _object_array(nested: list[Any]) -> np.ndarray:
 
 
 class RestRunner(Runner):
-    """Predict (row or columnar), Classify or Regress over TF Serving's REST API."""
+    """Predict (row or columnar), Classify or Regress over TF Serving's REST API.
+
+    Classify and Regress outputs are shaped as :class:`~pytest_savedmodel.runners.grpc.GrpcRunner` gives them:
+    TF Serving's answer, ``outputs`` ``[N]``, ``classes``/``scores`` ``[N, num_classes]``.
+    """
 
     name = "rest"
 
@@ -161,9 +165,11 @@ class RestRunner(Runner):
         return doc
 
     def _examples(self, features: Features) -> list[dict[str, Any]]:
+        from pytest_savedmodel.tfexample import rows_of
+
         assert self.parse_spec is not None
         kinds = {f.key: f.dtype for f in self.parse_spec.features}
-        n = len(next(iter(features.values()))) if features else 0
+        n = rows_of(features)  # FeatureRows({}, rows=n): n empty examples, each {}
         out = []
         for i in range(n):
             ex: dict[str, Any] = {}
@@ -234,11 +240,8 @@ class RestRunner(Runner):
                     np.float32)
             return out
         if self.method == "regress":
-            values = np.asarray(doc["results"], dtype=np.float64).astype(np.float32)
-            spec = self.signature.outputs.get("outputs")
-            if spec is not None and spec.shape is not None and len(spec.shape) == 2:
-                values = values.reshape(-1, 1)
-            return {"outputs": values}
+            # one value per example, whatever rank the signature declares (TF Serving's answer, as gRPC's)
+            return {"outputs": np.asarray(doc["results"], dtype=np.float64).astype(np.float32).reshape(-1)}
         outs = self.signature.outputs
         key = "predictions" if "predictions" in doc else "outputs"
         value = doc[key]

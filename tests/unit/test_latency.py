@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from pytest_savedmodel.compare import Tolerance
 from pytest_savedmodel.errors import ModelCheckFailure, ParityMismatch
-from pytest_savedmodel.latency import Latency, check_concurrency, check_latency, measure_latency
+from pytest_savedmodel.latency import (
+    Comparison,
+    Latency,
+    Ratio,
+    check_concurrency,
+    check_latency,
+    compare_latency,
+    is_regression,
+    measure_latency,
+    ratio_of_quantiles,
+    round_plan,
+)
 from pytest_savedmodel.runners.fake import FakeRunner
 from pytest_savedmodel.spec import SignatureSpec, TensorSpec, dtype_by_name
 
@@ -52,16 +64,170 @@ def test_latency_over_budget_is_a_finding_naming_the_budget_option() -> None:
     check_latency("m", Latency(30.0, 4.0, 9.0, 50), budget_p99_ms=10)  # within budget
 
 
-def test_latency_regression_against_the_baseline_needs_ratio_and_floor() -> None:
-    base = Latency(5.0, 2.0, 3.0, 50)
+# ------------------------------------------------------------------ the regression rule, on fake timings
+# No test here measures real time: timings are drawn from a seeded generator or made by a fake clock.
+
+def rounds(rng: np.random.Generator, ms: float, *, n: int = 10, k: int = 5, load: float = 0.0,
+           loaded: float = 0.0) -> np.ndarray:
+    """``n`` rounds of ``k`` round trips of about ``ms`` (1% jitter); a fraction ``loaded`` of them waited
+    ``load`` ms more for a core (the shape of timings on a busy machine: load only adds time)."""
+    t = ms * rng.lognormal(0.0, 0.01, (n, k))
+    return t + load * (rng.random((n, k)) < loaded)
+
+
+def test_same_distributions_are_no_regression() -> None:
+    rng = np.random.default_rng(1)
+    r = ratio_of_quantiles(rounds(rng, 4.0), rounds(rng, 4.0))
+    assert r.low < 1.0 < r.high and abs(r.ratio - 1) < 0.03 and r.rounds == 10 and r.quantile == 10
+    assert not is_regression(r, ratio=1.5)
+
+
+def test_a_model_twice_as_slow_is_a_regression() -> None:
+    rng = np.random.default_rng(2)
+    r = ratio_of_quantiles(rounds(rng, 8.0), rounds(rng, 4.0))
+    assert r.low > 1.9 and r.high < 2.1 and r.difference_ms == pytest.approx(4.0, abs=0.2)
+    assert is_regression(r, ratio=1.5)
+    # under load too: half the requests of either model wait up to 6 ms more
+    r = ratio_of_quantiles(rounds(rng, 8.0, load=6.0, loaded=0.5), rounds(rng, 4.0, load=6.0, loaded=0.5))
+    assert is_regression(r, ratio=1.5), r
+
+
+def test_noisy_but_equal_is_no_regression() -> None:
+    rng = np.random.default_rng(3)
+    for seed in range(20):  # a busy machine: 30-60% of the requests of either side wait 2 to 5 ms more
+        cand = rounds(rng, 4.0, load=2.0 + rng.random() * 3, loaded=0.3 + rng.random() * 0.3)
+        base = rounds(rng, 4.0, load=2.0 + rng.random() * 3, loaded=0.3 + rng.random() * 0.3)
+        assert not is_regression(ratio_of_quantiles(cand, base, seed=seed), ratio=1.5)
+
+
+def test_the_median_of_a_busy_machine_jumps_but_the_fast_end_does_not() -> None:
+    # 26 of the candidate's 50 requests waited 4 ms for a core, 24 of the baseline's: the medians say 2x
+    cand = np.where(np.arange(50) < 26, 8.0, 4.0).reshape(10, 5)
+    base = np.where(np.arange(50) < 24, 8.0, 4.0).reshape(10, 5)
+    assert np.median(cand) / np.median(base) == 2.0
+    r = ratio_of_quantiles(cand, base)
+    assert r.ratio == 1.0 and not is_regression(r, ratio=1.5)
+
+
+def test_a_tiny_absolute_difference_under_the_floor_is_no_regression() -> None:
+    rng = np.random.default_rng(4)
+    r = ratio_of_quantiles(rounds(rng, 0.2), rounds(rng, 0.1))  # 2x, beyond doubt, but 0.1 ms: loopback jitter
+    assert r.low > 1.5 and r.difference_ms < 1.0
+    assert not is_regression(r, ratio=1.5)
+    assert is_regression(r, ratio=1.5, floor_ms=0.05)
+
+
+def test_a_ratio_over_the_limit_with_a_wide_interval_is_no_regression() -> None:
+    # four rounds; the machine was quiet for two of the baseline's: 1.6x, but one round more or less says 1x
+    cand = np.full((4, 5), 10.0)
+    base = np.array([6.2] * 10 + [10.0] * 10).reshape(4, 5)
+    r = ratio_of_quantiles(cand, base)
+    assert 1.55 < r.ratio < 1.7 and r.low < 1.5 < r.high
+    assert not is_regression(r, ratio=1.5)
+    # the same 1.6x in every round is beyond doubt
+    r = ratio_of_quantiles(np.full((10, 5), 10.0), np.full((10, 5), 6.2))
+    assert r.low == r.high == pytest.approx(1.61, abs=0.01) and is_regression(r, ratio=1.5)
+
+
+def test_the_interval_is_the_same_for_the_same_seed() -> None:
+    rng = np.random.default_rng(5)
+    cand, base = rounds(rng, 4.0, load=3.0, loaded=0.5), rounds(rng, 4.0, load=3.0, loaded=0.5)
+    assert ratio_of_quantiles(cand, base, seed=7) == ratio_of_quantiles(cand, base, seed=7)
+    assert ratio_of_quantiles(cand, base, seed=7).ratio == ratio_of_quantiles(cand, base, seed=8).ratio
+
+
+def test_ratio_of_quantiles_needs_paired_rounds() -> None:
+    with pytest.raises(ValueError, match="paired rounds needed"):
+        ratio_of_quantiles(np.ones((3, 5)), np.ones((2, 5)))
+    with pytest.raises(ValueError, match="confidence=1: must be between 0 and 1"):
+        ratio_of_quantiles(np.ones((3, 5)), np.ones((3, 5)), confidence=1)
+
+
+def test_round_plan() -> None:
+    assert round_plan(50) == (10, 5) and round_plan(8) == (4, 2) and round_plan(2) == (2, 1)
+    assert round_plan(1000) == (200, 5) and round_plan(19) == (4, 4)
+    with pytest.raises(ValueError, match="need at least 2 warm requests"):
+        round_plan(1)
+
+
+class FakeClock:
+    """A clock that moves only when a fake model call says so; every third call waits ``load`` ms more."""
+
+    def __init__(self, load: float = 0.0) -> None:
+        self.now, self.load = 0.0, load
+        self.calls: list[str] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def model(self, name: str, ms: float) -> Callable[[], None]:
+        def call() -> None:
+            self.calls.append(name)
+            self.now += (ms + (self.load if len(self.calls) % 3 == 0 else 0.0)) / 1e3
+
+        return call
+
+
+def test_compare_latency_interleaves_rounds_after_cold_and_warm_up_calls() -> None:
+    clock = FakeClock(load=5.0)
+    got = compare_latency(clock.model("c", 8.0), clock.model("b", 4.0), requests=50, seed=3, clock=clock)
+    assert clock.calls[:6] == ["c", "b", "c", "b", "c", "b"]  # cold each, then 2 warm-up calls each
+    timed = clock.calls[6:]
+    assert len(timed) == 100 and timed.count("c") == 50
+    for r in range(10):  # each round alternates, starting with either side
+        one = timed[r * 10:(r + 1) * 10]
+        assert one in (["c", "b"] * 5, ["b", "c"] * 5)
+    assert {tuple(timed[r * 10:r * 10 + 2]) for r in range(10)} == {("c", "b"), ("b", "c")}
+    assert got.candidate.requests == got.baseline.requests == 50
+    assert got.candidate.cold_ms == 8.0 and got.baseline.cold_ms == 4.0
+    assert got.ratio.ratio == pytest.approx(2.0) and is_regression(got.ratio, ratio=1.5)
+    assert got.rounds_ms is not None and got.rounds_ms[0].shape == (10, 5)
+    # the same seed, the same order of calls and the same figures
+    again = FakeClock(load=5.0)
+    assert compare_latency(again.model("c", 8.0), again.model("b", 4.0), requests=50, seed=3, clock=again) == got
+    assert again.calls == clock.calls
+
+
+def test_compare_latency_of_a_model_with_itself_under_load_is_no_regression() -> None:
+    clock = FakeClock(load=6.0)
+    got = compare_latency(clock.model("c", 4.0), clock.model("b", 4.0), requests=50, clock=clock)
+    assert got.ratio.ratio == pytest.approx(1.0) and not is_regression(got.ratio, ratio=1.5)
+
+
+def test_compare_latency_is_bounded_in_time() -> None:
+    clock = FakeClock()
+    got = compare_latency(clock.model("c", 1.0), clock.model("b", 1.0), requests=1000, deadline_s=0, clock=clock)
+    assert got.ratio.rounds == 2 and got.candidate.requests == 10
+
+
+def comparison(cand_ms: float, base_ms: float, low: float, high: float) -> Comparison:
+    r = Ratio(cand_ms, base_ms, cand_ms / base_ms, low, high, 0.95, 10)
+    return Comparison(Latency(9.0, cand_ms + 0.5, cand_ms + 2, 50), Latency(5.0, base_ms + 0.5, base_ms + 2, 50), r)
+
+
+def test_latency_regression_against_the_baseline_words_and_figures() -> None:
+    slow = comparison(8.0, 4.0, 1.9, 2.1)
     with pytest.raises(ModelCheckFailure) as info:
-        check_latency("m", Latency(5.0, 5.0, 9.0, 50), baseline=base, ratio=1.5)
-    assert ("warm p99 9.00 ms vs the baseline's 3.00 ms on the same server: 3.00x, over the allowed 1.5x "
-            "(--savedmodel-latency-regression)") in str(info.value)
-    assert "baseline: cold 5.0 ms, p50 2.00 ms, p99 3.00 ms (50 warm)" in str(info.value)
-    check_latency("m", Latency(5.0, 2.0, 4.0, 50), baseline=base, ratio=1.5)  # 1.33x: allowed
-    # 0.2 ms vs 0.1 ms is 2x but below the 1 ms floor: loopback jitter, not a regression
-    check_latency("m", Latency(1.0, 0.1, 0.2, 50), baseline=Latency(1.0, 0.05, 0.1, 50), ratio=1.5)
+        check_latency("m", slow.candidate, baseline=slow, ratio=1.5)
+    text = str(info.value)
+    assert ("warm p10 8.00 ms vs the baseline's 4.00 ms, interleaved on the same server: 2.00x (95% CI 1.90x to "
+            "2.10x over 10 rounds), 4.00 ms slower; even the lower bound is over the allowed 1.5x "
+            "(--savedmodel-latency-regression)") in text
+    assert "measured: cold 9.0 ms, p50 8.50 ms, p99 10.00 ms (50 warm)" in text
+    assert "baseline: cold 5.0 ms, p50 4.50 ms, p99 6.00 ms (50 warm)" in text
+    assert info.value.baseline is slow
+    assert slow.describe() == ("cold 9.0 ms, p50 8.50 ms, p99 10.00 ms (50 warm); baseline p50 4.50 ms, p99 6.00 ms; "
+                               "p10 ratio 2.00x (95% CI 1.90-2.10x, 10 interleaved rounds)")
+    assert slow.figures() == {"cold_ms": 9.0, "p50_ms": 8.5, "p99_ms": 10.0, "baseline_cold_ms": 5.0,
+                              "baseline_p50_ms": 4.5, "baseline_p99_ms": 6.0, "p10_ms": 8.0, "baseline_p10_ms": 4.0,
+                              "ratio": 2.0, "ratio_low": 1.9, "ratio_high": 2.1}
+    unsure = comparison(8.0, 4.0, 1.4, 2.6)  # 2x, but the interval reaches under 1.5x
+    check_latency("m", unsure.candidate, baseline=unsure, ratio=1.5)
+    tiny = comparison(0.2, 0.1, 1.9, 2.1)  # 2x, but 0.1 ms: under the 1 ms floor
+    check_latency("m", tiny.candidate, baseline=tiny, ratio=1.5)
+    # the p99 budget still applies with a baseline, on the candidate's p99
+    with pytest.raises(ModelCheckFailure, match=r"warm p99 2\.20 ms is over the budget of 1 ms"):
+        check_latency("m", tiny.candidate, baseline=tiny, budget_p99_ms=1)
 
 
 def test_concurrency_passes_for_a_stateless_model() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from pytest_savedmodel.serving.emulator.servables import AVAILABLE, ModelManager, Servable
 from pytest_savedmodel.serving.emulator.status import ServingError
+from pytest_savedmodel.serving.shape_rules import Rejection, classification_answer, regression_answer
 from pytest_savedmodel.serving.tensorproto import from_proto, to_proto
 
 __all__ = ["ServerCore", "ndarray_to_proto", "proto_to_ndarray"]
@@ -191,44 +192,29 @@ class ServerCore:
 
     @staticmethod
     def _classifications(result: Any, fetched: dict[str, np.ndarray], n: int) -> None:
-        classes, scores = fetched.get("classes"), fetched.get("scores")
-        for what, t, kind in (("classes", classes, "O"), ("scores", scores, "f")):
-            if t is None:
-                continue
-            if t.ndim != 2:
-                raise ServingError("INVALID_ARGUMENT", f"Expected Tensor shape: [batch_size num_classes] but got "
-                                                       f"[{','.join(str(d) for d in t.shape)}]")
-            if (kind == "O") != (t.dtype.kind in "OSU") or (kind == "f" and t.dtype != np.float32):
-                dt = "DT_STRING" if t.dtype.kind in "OSU" else f"DT_{t.dtype.name.upper()}"
-                want = "DT_STRING" if kind == "O" else "DT_FLOAT"
-                raise ServingError("INVALID_ARGUMENT", f"Expected {what} Tensor of {want}. Got: {dt}")
-            if t.shape[0] != n:
-                raise ServingError("INVALID_ARGUMENT", f"Expected {what} output batch size of {n}. Got: {t.shape[0]}")
-        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-            raise ServingError("INVALID_ARGUMENT", f"Tensors class and score should match in dim_size(1). Got "
-                                                   f"{classes.shape[1]} vs. {scores.shape[1]}")
-        width = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
+        """classifier.cc PostProcessClassificationResult (rule and words: serving/shape_rules.py)."""
+        try:
+            labels, scores = classification_answer(fetched.get("classes"), fetched.get("scores"), n)
+        except Rejection as exc:
+            raise ServingError(exc.code, exc.message) from None
+        width = (labels if labels is not None else scores).shape[1]  # type: ignore[union-attr]
         for i in range(n):
             cs = result.classifications.add()
             for c in range(width):
                 cl = cs.classes.add()
-                if classes is not None:
-                    cl.label = bytes(classes[i, c]).decode("utf-8", "replace")
+                if labels is not None:
+                    cl.label = labels[i, c].decode("utf-8", "replace")
                 if scores is not None:
                     cl.score = float(scores[i, c])
 
     @staticmethod
     def _regressions(result: Any, out: np.ndarray, n: int) -> None:
-        if not (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):
-            raise ServingError("INVALID_ARGUMENT", "Expected output Tensor shape to be either [batch_size] or "
-                                                   f"[batch_size, 1] but got [{','.join(str(d) for d in out.shape)}]")
-        if out.shape[0] != n:
-            raise ServingError("INVALID_ARGUMENT", f"Input batch size did not match output batch size: {n} vs. "
-                                                   f"{out.shape[0]}")
-        if out.dtype != np.float32:
-            raise ServingError("INVALID_ARGUMENT", f"Expected output Tensor of DT_FLOAT.  Got: "
-                                                   f"DT_{out.dtype.name.upper()}")
-        for v in out.reshape(-1):
+        """regressor.cc PostProcessRegressionResult (rule and words: serving/shape_rules.py)."""
+        try:
+            values = regression_answer(out, n)
+        except Rejection as exc:
+            raise ServingError(exc.code, exc.message) from None
+        for v in values:
             result.regressions.add().value = float(v)
 
     def _run_examples(self, servable: Servable, input_proto: Any, input_name: str,
