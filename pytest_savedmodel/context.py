@@ -66,7 +66,7 @@ class CheckContext:
         top = max(self.settings.max_batch, min_batch)
         if self.one_row_only() is not None:
             top = min_batch = 1
-        schema = self.session.schema if self.session is not None else None
+        schema = self.session.schema_for(self.planned) if self.session is not None else None
         return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=schema)
 
     def example_strategy(self, sig: SignatureSpec) -> Any:
@@ -76,7 +76,7 @@ class CheckContext:
 
         assert sig.parse_spec is not None
         top = self.settings.max_batch
-        schema = self.session.schema if self.session is not None else None
+        schema = self.session.schema_for(self.planned) if self.session is not None else None
         return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=schema)
 
     def prove(self, body: Callable[[Features], None], strategy: Any, *, sweep: SignatureSpec | None = None) -> None:
@@ -87,7 +87,7 @@ class CheckContext:
         if sweep is not None and self.one_row_only() is None:
             from pytest_savedmodel.sweep import sweep_inputs
 
-            schema = self.session.schema if self.session is not None else None
+            schema = self.session.schema_for(self.planned) if self.session is not None else None
             declared = {a: d for a in sweep.inputs if schema is not None and (d := schema.domain(a)) is not None}
             batch = sweep_inputs(sweep, domains=declared)
             if batch is not None:

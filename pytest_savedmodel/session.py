@@ -23,8 +23,6 @@ from pytest_savedmodel.catalogue import run_check
 from pytest_savedmodel.context import CheckContext
 from pytest_savedmodel.errors import (
     CallTimeout,
-    EnvironmentProblem,
-    MissingExtra,
     OutOfMemory,
     ParityMismatch,
     RunnerError,
@@ -55,14 +53,10 @@ class Session(LockedContract):
         set_call_timeout(settings.timeout)
         self.artifacts = Artifacts(settings)
         check_owners(self.artifacts, settings)
-        self.schema: Any = None
-        if settings.schema is not None:
-            from pytest_savedmodel.schema import read_schema
+        from pytest_savedmodel.ranges import GenerationDomains
 
-            try:
-                self.schema = read_schema(settings.schema)
-            except (EnvironmentProblem, MissingExtra) as exc:
-                raise UsageError(str(exc)) from None
+        self._generation = GenerationDomains(settings, self.artifacts)  # schemas and ranges, checked here
+        self.schema: Any = self._generation.schemas.get(None)
         self.database: Any = None  # Hypothesis example database; the plugin puts it under pytest's cache
         self.hypothesis_home: Any = None  # where Hypothesis may write; never the user's working directory
         self.counterexample_dir: Any = settings.counterexamples
@@ -77,6 +71,11 @@ class Session(LockedContract):
         self._causes: dict[tuple[str, str], tuple[str, str]] = {}  # (export, signature) -> (item, why)
         self._rejections: dict[tuple[str, str, str], str] = {}  # (export, signature, reason shape) -> item
         self._one_row: dict[tuple[str, str], str | None] = {}  # (export, signature) -> why batch 2 fails
+
+    def schema_for(self, planned: PlannedCheck) -> Any:
+        """The schema generation uses for ``planned``'s model: its own (or every model's), ranges laid over it."""
+        model = self.artifacts.by_collector(planned.export).model if planned.export else planned.model
+        return self._generation.schema_for(model)
 
     # ------------------------------------------------------------------ life
     def __enter__(self) -> Session:

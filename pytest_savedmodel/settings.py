@@ -21,6 +21,7 @@ from pytest_savedmodel.drift import validate_rules
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import parse_model_arg
 from pytest_savedmodel.options import Option
+from pytest_savedmodel.ranges import parse_range, parse_schema_arg
 from pytest_savedmodel.reportfiles import check_report_path
 from pytest_savedmodel.runners.registry import path_options
 
@@ -62,8 +63,12 @@ _CORE = [
            "check (default: inside pytest's cache, .pytest_cache/d/savedmodel-counterexamples).", metavar="DIR"),
     Option("--savedmodel-seed", "seed of the generated checks (default: --hypothesis-seed, else a random one, "
            "printed in the header so a run can be replayed).", metavar="N", kind="int"),
-    Option("--savedmodel-schema", "a TensorFlow Metadata schema (schema.pbtxt as TFDV writes it): generated values "
-           "stay in its int/float/string domains, presence and value counts.", metavar="FILE"),
+    Option("--savedmodel-schema", "a TensorFlow Metadata schema (schema.pbtxt as TFDV writes it), [NAME=]FILE: "
+           "generated values stay in its int/float/string domains, presence and value counts (a bare FILE: every "
+           "model). Repeatable.", metavar="[NAME=]FILE", multiple=True),
+    Option("--savedmodel-range", "bounds for one input or tf.Example feature, [NAME:]FEATURE=LO..HI (a side may "
+           "be left out) or [NAME:]FEATURE=a|b|c (a vocabulary); wins over a schema and the graph. Repeatable.",
+           metavar="[NAME:]FEATURE=LO..HI", multiple=True),
     Option("--savedmodel-training-default", "the value training gives a missing feature, KEY=VALUE (VALUE a "
            "number, a JSON list or a string). Repeatable.", metavar="KEY=VALUE", multiple=True),
     Option("--savedmodel-server", "TF Serving for the served paths: auto, emulator, binary[:PATH], docker[:IMAGE], "
@@ -203,7 +208,8 @@ class Settings:
     allow: frozenset[str] = frozenset()
     forbid_ops: tuple[str, ...] = ()
     baselines: tuple[ModelArg, ...] = ()
-    schema: Path | None = None
+    schemas: tuple[tuple[str | None, Path], ...] = ()  # (model name or None for every model, file)
+    ranges: tuple[Any, ...] = ()  # RangeArg (pytest_savedmodel.ranges)
     seed: int | None = None
     counterexamples: Path | None = None
     latency_requests: int = 50
@@ -242,6 +248,11 @@ class Settings:
     def checkpoint_model(self) -> str | None:
         value = self.paths.get("checkpoint_model")
         return str(value) if value else None
+
+    @property
+    def schema(self) -> Path | None:
+        """The schema for every model (``--savedmodel-schema=FILE`` without a NAME)."""
+        return next((p for name, p in self.schemas if name is None), None)
 
     @property
     def serves(self) -> bool:
@@ -335,7 +346,9 @@ class Settings:
             strict=bool(values["savedmodel_strict"]),
             domain=_domain_policy(values["savedmodel_domain"]),
             max_input_bytes=values["savedmodel_max_input_bytes"],
-            schema=roots["savedmodel_schema"] / values["savedmodel_schema"] if values["savedmodel_schema"] else None,
+            schemas=tuple((name, roots["savedmodel_schema"] / path) for name, path in
+                          (parse_schema_arg(t) for t in values["savedmodel_schema"])),
+            ranges=tuple(parse_range(t) for t in values["savedmodel_range"]),
             seed=values["savedmodel_seed"],
             counterexamples=(roots["savedmodel_counterexamples"] / values["savedmodel_counterexamples"]
                              if values["savedmodel_counterexamples"] else None),

@@ -50,16 +50,20 @@ def _values(t: TensorSpec, domain: Domain | Any | None) -> np.ndarray | None:
         return np.asarray(np.arange(ROWS) % 2 == 0)
     if t.dtype.numpy is None or t.dtype.is_complex:
         return None
+    d_lo = None if domain is None or domain.min_value is None else float(domain.min_value)
+    d_hi = None if domain is None or domain.max_value is None else float(domain.max_value)
     if t.dtype.is_integer:
         lo, hi = 0, ROWS - 1
-        if domain is not None and domain.min_value is not None and domain.max_value is not None:
-            lo, hi = int(domain.min_value), int(domain.max_value)
+        if d_lo is not None or d_hi is not None:  # one side given: 64 values from it
+            lo = int(d_lo) if d_lo is not None else int(d_hi) - (ROWS - 1)  # type: ignore[arg-type]
+            hi = int(d_hi) if d_hi is not None else lo + ROWS - 1
         info = np.iinfo(t.dtype.numpy)  # type: ignore[arg-type]
         lo, hi = max(lo, int(info.min)), min(hi, int(info.max))
         return (lo + np.arange(ROWS) % (hi - lo + 1)).astype(t.dtype.numpy)  # type: ignore[arg-type]
-    lo_f, hi_f = -6.0, 6.0
-    if domain is not None and domain.min_value is not None and domain.max_value is not None:
-        lo_f, hi_f = float(domain.min_value), float(domain.max_value)
+    if d_lo is None and d_hi is None:
+        return float_sweep().astype(t.dtype.numpy)
+    lo_f = d_lo if d_lo is not None else d_hi - 12.0  # type: ignore[operator]
+    hi_f = d_hi if d_hi is not None else lo_f + 12.0
     return float_sweep(lo_f, hi_f).astype(t.dtype.numpy)
 
 

