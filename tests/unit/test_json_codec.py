@@ -85,3 +85,28 @@ def test_examples_feature_kinds_from_json_tokens() -> None:
         J.examples_input({"examples": [{"m": [1, 2.5]}]}, regression_pb2.RegressionRequest())
     with pytest.raises(ServingError, match="Feature: n has element with unexpected JSON type: Null"):
         J.examples_input({"examples": [{"n": None}]}, regression_pb2.RegressionRequest())
+
+
+def test_message_json_works_with_the_protobuf_tf_2_15_pins() -> None:
+    """protobuf 4.25 (pinned by TF 2.15) has only ``including_default_value_fields``: the REST status and
+    metadata answers fell over with a TypeError there."""
+    from types import SimpleNamespace
+
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    from pytest_savedmodel.serving.emulator.rest_api import message_json
+
+    seen = []
+
+    def old_message_to_json(message: object, *, preserving_proto_field_name: bool, indent: int,
+                            including_default_value_fields: bool) -> str:
+        seen.append(including_default_value_fields)
+        return "{}"
+
+    old = SimpleNamespace(MessageToJson=old_message_to_json)
+    assert message_json(old, get_model_status_pb2.GetModelStatusResponse()) == "{}" and seen == [True]
+    from google.protobuf import json_format
+
+    response = get_model_status_pb2.GetModelStatusResponse()
+    response.model_version_status.add().version = 3
+    assert '"state": "UNKNOWN"' in message_json(json_format, response)  # defaults printed, as TF Serving does

@@ -138,8 +138,7 @@ class _Api:
         request = status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, name, version, label)
         response = self.core.get_model_status(request)
-        return str(json_format.MessageToJson(response, preserving_proto_field_name=True,
-                                             always_print_fields_with_no_presence=True, indent=1))
+        return message_json(json_format, response)
 
     def metadata(self, name: str, version: str | None, label: str | None) -> str:
         json_format, _, _, _, metadata_pb2, _ = _pb()
@@ -148,10 +147,22 @@ class _Api:
         response = self.core.get_model_metadata(request)
         sig_map = metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(sig_map)
-        opts = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True, "indent": 1}
-        spec_json = str(json_format.MessageToJson(response.model_spec, **opts))
-        sig_json = str(json_format.MessageToJson(sig_map, **opts))
+        spec_json = message_json(json_format, response.model_spec)
+        sig_json = message_json(json_format, sig_map)
         return '{\n"model_spec":' + spec_json + ',\n"metadata": {"signature_def": ' + sig_json + "}\n}\n"
+
+
+def message_json(json_format: Any, message: Any) -> str:
+    """``MessageToJson`` as TF Serving prints it (field names as in the proto, defaults included, indent 1).
+
+    protobuf 5.26 renamed ``including_default_value_fields`` to ``always_print_fields_with_no_presence``;
+    TF 2.15 pins protobuf 4.25, which knows only the old name.
+    """
+    opts: dict[str, Any] = {"preserving_proto_field_name": True, "indent": 1}
+    try:
+        return str(json_format.MessageToJson(message, always_print_fields_with_no_presence=True, **opts))
+    except TypeError:
+        return str(json_format.MessageToJson(message, including_default_value_fields=True, **opts))
 
 
 def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: int = 0) -> type[BaseHTTPRequestHandler]:
