@@ -153,16 +153,17 @@ class _SummaryRows:
         self.results: dict[str, tuple[CheckResult, str, str]] = {}  # node id -> (result, outcome, when)
         self.failures: dict[str, str] = {}
 
-    def ordered(self) -> list[tuple[CheckResult, str, str]]:
-        """Grouped by model and signature, checks in catalogue order: the same under pytest-xdist as serially."""
+    def ordered(self, *, spread: bool = False) -> list[tuple[CheckResult, str, str]]:
+        """Grouped by model and signature, checks in catalogue order; items of one check in run order (the plan's),
+        or by name when ``spread`` over pytest-xdist workers (whose reports arrive in any order)."""
         from pytest_savedmodel.catalogue import CHECKS
 
-        def key(row: tuple[CheckResult, str, str]) -> tuple[str, int, str, int, str]:
+        def key(row: tuple[CheckResult, str, str]) -> tuple[str, str, int, str]:
             r = row[0]
             order = CHECKS.index(r.check) if r.check in CHECKS else len(CHECKS)
-            return (r.model, -1 if r.version is None else r.version, r.signature, order, r.item)
+            return (r.model, r.signature, order, r.item if spread else "")
 
-        return sorted(self.results.values(), key=key)
+        return sorted(self.results.values(), key=key)  # stable: serially, the plan's order within a check
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         text = next((str(v) for k, v in reversed(report.user_properties) if k == PROPERTY), None)
@@ -181,7 +182,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_savedmodel.report import format_movers, format_risks, format_table, summary_row
 
     terminalreporter.write_sep("=", "savedmodel summary")
-    results = collector.ordered()
+    results = collector.ordered(spread=config.pluginmanager.has_plugin("dsession"))
     rows = [summary_row(*r) for r in results]
     if config.get_verbosity() < 0:  # -q: what needs a look (failures, errors, risks)
         shown = [row for row in rows if row["verdict"] not in ("ok", "skipped")]

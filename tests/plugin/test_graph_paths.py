@@ -130,8 +130,8 @@ def test_a_reference_that_imputes_differently_from_the_parse_spec_is_caught(
                                 "--savedmodel-reference=training_model", "-k", "reference")
     if impute == -1.0:  # the same imputation on both sides: every pair agrees
         result.assert_outcomes(passed=2)
-        result.stdout.fnmatch_lines(["*iris:reference*serving_default*parity[[]reference~raw[]]*ok*",
-                                     "*iris:reference*serving_default*parity[[]reference~parsing[]]*ok*"])
+        result.stdout.fnmatch_lines_random(["*iris:reference*serving_default*parity[[]reference~raw[]]*ok*",
+                                            "*iris:reference*serving_default*parity[[]reference~parsing[]]*ok*"])
         return
     result.assert_outcomes(passed=1, failed=1)  # reference~raw agrees: the raw export always gets PetalWidth
     result.stdout.fnmatch_lines([
