@@ -48,6 +48,12 @@ class Runner(abc.ABC):
         """A Python expression that makes this path predict on ``var`` (for failure messages), if known."""
         return None
 
+    def parity_tolerance(self, reference: Outputs, tolerance: Any) -> Any:
+        """The tolerance parity compares this path's outputs with (``reference``: the other path's): the run's,
+        unless the path approximates by design (a quantized TFLite model): then ``{output: Tolerance or None}``,
+        None for an output not compared."""
+        return tolerance
+
     def load(self) -> None:  # noqa: B027 - optional hook
         """Load what the path needs (graph, session, checkpoint) now, so a load error is reported as such."""
 

@@ -52,6 +52,14 @@ PATHS: tuple[PathEntry, ...] = (
     PathEntry("freeze", "pytest_savedmodel.runners.freeze", Option(
         "--savedmodel-freeze", "also freeze each --savedmodel on the fly (variables to constants, as before a "
         "TFLite/TF.js/TensorRT conversion) and compare the frozen graph with it.", metavar="", kind="flag")),
+    PathEntry("tflite", "pytest_savedmodel.runners.tflite", Option(
+        "--savedmodel-tflite", "a .tflite flatbuffer of model NAME (default: the first --savedmodel), compared with "
+        "its raw signatures (by signature name, else by tensor names); its tolerance follows the quantization "
+        "found in it. Repeatable.", metavar="[NAME=]FILE", kind="models")),
+    PathEntry("convert-tflite", "pytest_savedmodel.runners.convert_tflite", Option(
+        "--savedmodel-convert-tflite", "also convert model NAME (default: the first --savedmodel) to TFLite on the "
+        "fly (tf.lite.TFLiteConverter.from_saved_model) and compare it: MODE float, float16, dynamic or int8; the "
+        "tolerance follows the mode (README, TFLite). One MODE per model.", metavar="[NAME=]MODE", kind="models")),
     PathEntry("reference", "pytest_savedmodel.runners.reference", Option(
         "--savedmodel-reference", "the name of a fixture you define that returns your training-side model: a "
         "callable taking the feature dict and returning {output: array} (or {model name: callable}); compared "
