@@ -264,24 +264,20 @@ def latency(ctx: CheckContext) -> None:
     p, s = ctx.planned, ctx.settings
     assert p.right is not None
     features = golden_inputs(ctx.generation_signature(p.right), count=1)[0]
-    seed = getattr(s, "seed", None) or 0  # the bootstrap and the round order: the same for the same timings
+    seed = getattr(s, "seed", None) or 0  # the round order and the bootstrap: the same for the same timings
     compared: L.Comparison | None = None
-    runners = []
     try:
-        try:  # each on a new connection; with a baseline, both measured together, interleaved in rounds
-            runners.append(ctx.session.new_runner(p.right))
-            base = ctx.session.baseline_side(p)
-            if base is not None:
-                runners.append(ctx.session.new_runner(base))
-            calls = [lambda r=r: r.predict(features) for r in runners]
-            if len(calls) == 2:
-                compared = L.compare_latency(calls[0], calls[1], requests=s.latency_requests, seed=seed)
-                got = compared.candidate
-            else:
-                got = L.measure_latency(calls[0], requests=s.latency_requests)
-        finally:
-            for r in runners:
-                r.close()
+        base = ctx.session.baseline_side(p)
+        if base is not None:  # both together, interleaved in rounds, new connections every 2 rounds
+            compared = L.compare_latency(lambda: ctx.session.new_runner(p.right), lambda: ctx.session.new_runner(base),
+                                         features, requests=s.latency_requests, ratio=s.latency_regression, seed=seed)
+            got = compared.candidate
+        else:  # on a new connection
+            runner = ctx.session.new_runner(p.right)
+            try:
+                got = L.measure_latency(lambda: runner.predict(features), requests=s.latency_requests)
+            finally:
+                runner.close()
     except RunnerError as exc:
         raise ctx.served(exc) from None
     ctx.result.examples = got.requests + 1

@@ -48,7 +48,7 @@ class CheckResult:
     #: per output: the largest difference seen, both values and the inputs of the row that moved it most
     movers: dict[str, dict[str, Any]] = field(default_factory=dict)
     note: str = ""  # a one-line result for checks without a numeric deviation (latency, concurrency)
-    figures: dict[str, float] = field(default_factory=dict)  # latency: cold_ms, p50_ms, p99_ms, baseline_p99_ms
+    figures: dict[str, float] = field(default_factory=dict)  # latency: cold_ms, p50_ms, p3_ms, ratio...
     changes: list[dict[str, Any]] | None = None  # contract items: every classified change
     counterexample: str = ""  # the .npz file a failing parity check saved its shrunk inputs to
     #: risks: worth a reviewer's look, not a defect by themselves (the item passes; --savedmodel-strict fails it)
