@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask"]
+__all__ = ["TempDirs", "atomic_write", "current_umask"]
 
 
 def current_umask() -> int:
@@ -38,3 +38,22 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class TempDirs:
+    """Temporary directories made for a run, removed together (``remove()``, safe to call twice)."""
+
+    def __init__(self) -> None:
+        self._dirs: list[str] = []
+
+    def make(self, prefix: str) -> str:
+        d = tempfile.mkdtemp(prefix=prefix)
+        self._dirs.append(d)
+        return d
+
+    def remove(self) -> None:
+        import shutil
+
+        for d in self._dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self._dirs.clear()

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pytest_savedmodel._files import TempDirs
 
 __all__ = ["RunHygiene"]
 
@@ -33,7 +33,7 @@ class RunHygiene:
     def __init__(self) -> None:
         self._env: dict[str, str | None] = {}
         self._previous_term: Any = None
-        self._temp: list[str] = []
+        self._temp = TempDirs()
 
     def enter(self) -> RunHygiene:
         home = Path.home()
@@ -57,14 +57,10 @@ class RunHygiene:
             else:
                 os.environ[var] = value
         self._env.clear()
-        for d in self._temp:
-            shutil.rmtree(d, ignore_errors=True)
-        self._temp.clear()
+        self._temp.remove()
 
     def _tempdir(self, prefix: str) -> str:
-        d = tempfile.mkdtemp(prefix=prefix)
-        self._temp.append(d)
-        return d
+        return self._temp.make(prefix)
 
     def cache_dir(self, cache: Any, name: str, warn: Callable[[str], None], *, keep: bool = False) -> Path | None:
         """``cache.mkdir(name)``; where that fails, a temporary directory (``keep``: left for the user; else

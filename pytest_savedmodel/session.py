@@ -12,12 +12,12 @@ runs, never while planning). Usable without pytest::
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pytest_savedmodel._files import TempDirs
 from pytest_savedmodel.artifacts import Artifact, Artifacts
 from pytest_savedmodel.catalogue import run_check
 from pytest_savedmodel.context import CheckContext
@@ -64,7 +64,7 @@ class Session(LockedContract):
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
         self._server: Any = None
         self._server_error: BaseException | None = None
-        self._temp: list[str] = []
+        self._temp = TempDirs()
         self._planned: list[PlannedCheck] | None = None
         self._lock_written = False
         self._loaded: set[Any] = set()
@@ -96,14 +96,10 @@ class Session(LockedContract):
 
         _session.close_models(self._loaded)
         self._loaded.clear()
-        for d in self._temp:
-            shutil.rmtree(d, ignore_errors=True)
-        self._temp.clear()
+        self._temp.remove()
 
     def _tempdir(self, prefix: str) -> str:
-        d = tempfile.mkdtemp(prefix=prefix)
-        self._temp.append(d)
-        return d
+        return self._temp.make(prefix)
 
     @property
     def exports(self) -> list[Artifact]:

@@ -76,3 +76,32 @@ def iris_graphs(zoo_dir: Path, iris_pair: tuple[Path, Path]) -> dict[str, Path]:
         "frozen": m.export_frozen(base / "frozen.pb", w),
         "frozen_old": m.export_frozen(base / "frozen_old.pb", earlier),
     }
+
+
+@pytest.fixture(scope="session")
+def keras_dir(zoo_dir: Path) -> Path:
+    """A clean Keras 3 model with Embedding, StringLookup, Hashing, CategoryEncoding, IntegerLookup."""
+    from tests import zoo_keras
+
+    return zoo_keras.keras_features(zoo_dir / "keras_features")
+
+
+@pytest.fixture(scope="session")
+def keras_off_by_one_dir(zoo_dir: Path) -> Path:
+    from tests import zoo_keras
+
+    return zoo_keras.keras_features(zoo_dir / "keras_off_by_one", off_by_one=True)
+
+
+@pytest.fixture(scope="session")
+def gather_dir(zoo_dir: Path) -> Path:
+    from tests import zoo_keras
+
+    return zoo_keras.gather_module(zoo_dir / "gather_module")
+
+
+@pytest.fixture(scope="session")
+def parsing_dir(zoo_dir: Path) -> Path:
+    from tests import zoo_keras
+
+    return zoo_keras.parsing_module(zoo_dir / "parsing_module")

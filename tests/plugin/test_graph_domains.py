@@ -7,29 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import zoo_keras
-
 ARGS = ["-p", "no:cacheprovider", "--savedmodel-server=none"]
 
-
-@pytest.fixture(scope="session")
-def keras_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.keras_features(zoo_dir / "keras_features")
-
-
-@pytest.fixture(scope="session")
-def keras_off_by_one_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.keras_features(zoo_dir / "keras_off_by_one", off_by_one=True)
-
-
-@pytest.fixture(scope="session")
-def gather_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.gather_module(zoo_dir / "gather_module")
-
-
-@pytest.fixture(scope="session")
-def parsing_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.parsing_module(zoo_dir / "parsing_module")
 
 
 def _clean(result: pytest.RunResult, passed: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
@@ -20,25 +19,6 @@ from tests import zoo_keras
 def _sig(path: Path, key: str = "serving_default") -> SignatureSpec:
     return inspect_model(find_model(str(path))).signature(key)
 
-
-@pytest.fixture(scope="session")
-def keras_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.keras_features(zoo_dir / "keras_features")
-
-
-@pytest.fixture(scope="session")
-def keras_off_by_one_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.keras_features(zoo_dir / "keras_off_by_one", off_by_one=True)
-
-
-@pytest.fixture(scope="session")
-def gather_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.gather_module(zoo_dir / "gather_module")
-
-
-@pytest.fixture(scope="session")
-def parsing_dir(zoo_dir: Path) -> Path:
-    return zoo_keras.parsing_module(zoo_dir / "parsing_module")
 
 
 # --------------------------------------------------------------------------- recovery, per op kind
