@@ -80,9 +80,9 @@ _CORE = [
     Option("--savedmodel-max-p99-ms", "latency budget: a served path whose warm p99 is over it fails (default: "
            "none).", metavar="MS", kind="float"),
     Option("--savedmodel-latency-regression", "with --savedmodel-baseline: fail when the candidate is slower than "
-           "this many times the baseline, measured in interleaved rounds on the same server, with the whole 95% "
-           "confidence interval of the ratio above it and at least 1 ms slower (default: 1.5).", 1.5, metavar="X",
-           kind="float"),
+           "this many times the baseline, measured in interleaved rounds on the same server, with the whole "
+           "confidence interval (95 per cent) of the ratio above it and at least 1 ms slower (default: 1.5).", 1.5,
+           metavar="X", kind="float"),
     Option("--savedmodel-concurrency", "client threads for the concurrency check (default: 8).", 8, metavar="N",
            kind="int"),
     Option("--savedmodel-server-timeout", "seconds to wait for the server's models to become AVAILABLE "
