@@ -45,7 +45,8 @@ HYGIENE_KEY = pytest.StashKey[Any]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("savedmodel", "pytest-savedmodel: gate TensorFlow SavedModels")
     for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help, "default": None}
+        # argparse %-formats help strings: a literal % (as in "95%") would break --help
+        kwargs: dict[str, Any] = {"dest": opt.dest, "help": opt.help.replace("%", "%%"), "default": None}
         if opt.is_flag:
             kwargs["action"] = "store_true"
         else:
