@@ -155,14 +155,15 @@ class _SummaryRows:
         self.failures: dict[str, str] = {}
 
     def ordered(self, *, spread: bool = False) -> list[tuple[CheckResult, str, str]]:
-        """Grouped by model and signature, checks in catalogue order; items of one check in run order (the plan's),
-        or by name when ``spread`` over pytest-xdist workers (whose reports arrive in any order)."""
+        """Grouped by model, export version and signature, checks in catalogue order; items of one check in run
+        order (the plan's), or by name when ``spread`` over pytest-xdist workers (reports arrive in any order)."""
         from pytest_savedmodel.catalogue import CHECKS
 
-        def key(row: tuple[CheckResult, str, str]) -> tuple[str, str, int, str]:
+        def key(row: tuple[CheckResult, str, str]) -> tuple[str, bool, int, str, int, str]:
             r = row[0]
             order = CHECKS.index(r.check) if r.check in CHECKS else len(CHECKS)
-            return (r.model, r.signature, order, r.item if spread else "")
+            # one export after the other (a raw export and its parsing twin share the model name)
+            return (r.model, r.version is None, r.version or 0, r.signature, order, r.item if spread else "")
 
         return sorted(self.results.values(), key=key)  # stable: serially, the plan's order within a check
 
