@@ -99,10 +99,21 @@ class LockedContract:
         lock = self.read_lock()
         live = self.live_entry(export, golden=False)
         path = self.settings.contract
-        if lock is None:  # no lock: only the op ban applies
+        if lock is None or export.model not in lock:  # no lock (or not in it: a risk, see not_in_lock): the op ban
             return live, live, "--savedmodel-forbid-ops", export.label
         assert path is not None
         return locked_model(lock, export.model, path), live, f"the contract lock {path}", export.label
+
+    def not_in_lock(self, planned: PlannedCheck) -> str | None:
+        """Why a contract item has no lock entry to compare with: a model added since the lock was written."""
+        lock = self.read_lock() if planned.left is None else None
+        if lock is None:
+            return None
+        export = self.artifacts.by_collector(planned.export)
+        if export.model in lock:
+            return None
+        return (f"model {export.model!r} is not in the contract lock {self.settings.contract} (it locks: "
+                f"{', '.join(sorted(lock)) or 'none'}); run with --savedmodel-update-contract to add it")
 
     def golden_examples(self, planned: PlannedCheck) -> tuple[dict[str, Any], str]:
         """The locked golden examples of a golden item's signature, and where they are in the lock."""

@@ -109,10 +109,18 @@ def test_malformed_lock_names_file_and_key(pytester: pytest.Pytester, versions: 
     assert "--savedmodel-update-contract" in result.stdout.str()
 
 
-def test_lock_for_another_model_lists_what_it_locks(pytester: pytest.Pytester, versions: dict[str, Path]) -> None:
+def test_a_model_new_since_the_lock_is_a_risk_that_says_how_to_add_it(pytester: pytest.Pytester,
+                                                                     versions: dict[str, Path]) -> None:
+    """Adding a model to a project with a lock used to fail its contract item with a LockError."""
     update(pytester, versions["v1"])
     result = pytester.runpytest(*ARGS, f"--savedmodel=other={versions['v1']}", "--savedmodel-checks=contract")
-    assert "has no model 'other' (it locks: m)" in result.stdout.str()
+    result.assert_outcomes(passed=2)  # load, contract (with its risk)
+    result.stdout.fnmatch_lines(["*other*contract*risk", "savedmodel:other::contract: risk: model 'other' is not in "
+                                 "the contract lock *savedmodel.lock.json (it locks: m); run with "
+                                 "--savedmodel-update-contract to add it"])
+    result = pytester.runpytest(*ARGS, f"--savedmodel=other={versions['v1']}", "--savedmodel-checks=contract",
+                                "--savedmodel-strict")
+    result.assert_outcomes(passed=1, failed=1)
 
 
 def test_forbidden_ops_fail_without_a_lock(pytester: pytest.Pytester, versions: dict[str, Path]) -> None:
