@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
-from pytest_savedmodel.deadline import TimedOut, out_of_memory, session_run, timeout_finding
+from pytest_savedmodel.deadline import session_run
 from pytest_savedmodel.errors import RunnerError
-from pytest_savedmodel.runners._session import tf_reason
 from pytest_savedmodel.runners.base import Runner
-from pytest_savedmodel.runners.raw import as_input_array, describe_features
+from pytest_savedmodel.runners.raw import CALL_ERRORS, as_input_array, call_failure
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec
 
 __all__ = ["GraphRunner"]
@@ -84,15 +83,9 @@ class GraphRunner(Runner):
                                                                                           strict=True)}
         try:
             values = session_run(self._session, feed, fetch_outputs)
-        except TimedOut:
-            raise timeout_finding(self.name, self.source, self.signature.key, features) from None
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise out_of_memory(self.name, self.source, features, exc) from None
-        except tf.errors.OpError as exc:
-            first = tf_reason(exc)
-            raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "
-                              f"{type(exc).__name__}: {first}", runner=self.name, signature=self.signature.key,
-                              reason=first) from None
+        except (*CALL_ERRORS, tf.errors.OpError) as exc:
+            raise call_failure(exc, features, path=self.name, label=self.source, signature=self.signature.key,
+                               where=f"{self.name} runner ({self.source})", what=self.source) from None
         return {a: np.asarray(v) for a, v in zip(outs, values, strict=True)}
 
     def close(self) -> None:

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
-from pytest_savedmodel.deadline import TimedOut, eager_call, out_of_memory, timeout_finding
+from pytest_savedmodel.deadline import eager_call
 from pytest_savedmodel.errors import ModelLoadError, RunnerError
 from pytest_savedmodel.runners._session import tf_reason
 from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors, sendable_inputs
-from pytest_savedmodel.runners.raw import as_input_array, describe_features
+from pytest_savedmodel.runners.raw import CALL_ERRORS, as_input_array, call_failure
 from pytest_savedmodel.spec import Features, ModelRef, ModelSpec, Outputs, SignatureSpec
 
 __all__ = ["PROVIDER", "EagerRunner", "close_all"]
@@ -96,15 +96,10 @@ class EagerRunner(Runner):
         try:
             tensors = {a: tf.constant(as_input_array(v, self.signature.inputs[a])) for a, v in features.items()}
             out = eager_call(fn, **tensors)
-        except TimedOut:
-            raise timeout_finding(self.name, self.ref.label(), self.signature.key, features) from None
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise out_of_memory(self.name, f"{self.ref.label()} signature {self.signature.key!r}", features,
-                                exc) from None
-        except (tf.errors.OpError, ValueError, TypeError) as exc:
-            raise RunnerError(f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on "
-                              f"inputs {describe_features(features)}: {type(exc).__name__}: {tf_reason(exc)}",
-                              runner=self.name, signature=self.signature.key, reason=tf_reason(exc)) from None
+        except (*CALL_ERRORS, tf.errors.OpError, ValueError, TypeError) as exc:
+            raise call_failure(exc, features, path=self.name, label=self.ref.label(), signature=self.signature.key,
+                               where=f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r}") \
+                from None
         return {str(k): np.asarray(v) for k, v in out.items()}
 
     def close(self) -> None:

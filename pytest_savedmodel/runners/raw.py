@@ -8,12 +8,12 @@ import numpy as np
 
 from pytest_savedmodel._lazy import import_tf
 from pytest_savedmodel.deadline import TimedOut, out_of_memory, timeout_finding
-from pytest_savedmodel.errors import RunnerError, UsageError
+from pytest_savedmodel.errors import RunnerError, SavedModelError, UsageError
 from pytest_savedmodel.runners._session import LoadedModel, load_session, tf_reason
 from pytest_savedmodel.runners.base import Provider, Runner, Target, dense_tensors
 from pytest_savedmodel.spec import Features, ModelRef, Outputs, SignatureSpec, TensorSpec
 
-__all__ = ["PROVIDER", "RawRunner", "as_input_array", "describe_features"]
+__all__ = ["CALL_ERRORS", "PROVIDER", "RawRunner", "as_input_array", "call_failure", "describe_features"]
 
 
 def as_input_array(value: Any, spec: TensorSpec) -> np.ndarray:
@@ -33,6 +33,29 @@ def describe_features(features: Features) -> str:
     """``{'x': float32[3]}``-style one-line summary used in error messages."""
     parts = [f"{k!r}: {np.asarray(v).dtype}{list(np.shape(v))}" for k, v in sorted(features.items())]
     return "{" + ", ".join(parts) + "}"
+
+
+#: What a model call may raise besides TF's own errors: past the deadline, or out of memory.
+CALL_ERRORS: tuple[type[BaseException], ...] = (TimedOut, MemoryError)
+
+
+def call_failure(exc: BaseException, features: Features, *, path: str, label: str, signature: str, where: str,
+                 what: str | None = None) -> SavedModelError:
+    """The error a failed model call becomes, the same on every in-process path.
+
+    Past ``--savedmodel-timeout``: a :class:`~pytest_savedmodel.errors.CallTimeout` finding; out of memory
+    (MemoryError, TF's ResourceExhausted): :class:`~pytest_savedmodel.errors.OutOfMemory`; anything else the
+    model raised: a :class:`RunnerError` ``"{where} failed on inputs ..."`` carrying TF's one-line reason.
+    ``what`` names the call in the out-of-memory message (default: ``"{label} signature '{signature}'"``).
+    """
+    tf = import_tf()
+    if isinstance(exc, TimedOut):
+        return timeout_finding(path, label, signature, features)
+    if isinstance(exc, (MemoryError, tf.errors.ResourceExhaustedError)):
+        return out_of_memory(path, what or f"{label} signature {signature!r}", features, exc)
+    reason = tf_reason(exc)
+    return RunnerError(f"{where} failed on inputs {describe_features(features)}: {type(exc).__name__}: {reason}",
+                       runner=path, signature=signature, reason=reason)
 
 
 class RawRunner(Runner):
@@ -111,19 +134,10 @@ class RawRunner(Runner):
         tf = import_tf()
         try:
             values = self.model.run(feeds, fetches)
-        except TimedOut:
-            raise timeout_finding(self.name, self.ref.label(), self.signature.key, features) from None
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise out_of_memory(self.name, f"{self.ref.label()} signature {self.signature.key!r}", features,
-                                exc) from None
-        except (tf.errors.OpError, ValueError, TypeError) as exc:
-            raise RunnerError(
-                f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r} failed on inputs "
-                f"{describe_features(features)}: {type(exc).__name__}: {tf_reason(exc)}",
-                runner=self.name,
-                signature=self.signature.key,
-                reason=tf_reason(exc),
-            ) from None
+        except (*CALL_ERRORS, tf.errors.OpError, ValueError, TypeError) as exc:
+            raise call_failure(exc, features, path=self.name, label=self.ref.label(), signature=self.signature.key,
+                               where=f"{self.name} runner: {self.ref.label()} signature {self.signature.key!r}") \
+                from None
         return {a: np.asarray(v) for a, v in zip(aliases, values, strict=True)}
 
 
