@@ -58,6 +58,11 @@ class CheckContext:
 
         return Tolerance(self.settings.rtol, self.settings.atol)
 
+    @property
+    def schema(self) -> Any:
+        """The schema generation draws from for this check's model (its schema and ranges), if any."""
+        return self.session.schema_for(self.planned) if self.session is not None else None
+
     def strategy(self, sig: SignatureSpec, *, min_batch: int = 1, optional: tuple[str, ...] = ()) -> Any:
         from hypothesis import strategies as st
 
@@ -66,8 +71,7 @@ class CheckContext:
         top = max(self.settings.max_batch, min_batch)
         if self.one_row_only() is not None:
             top = min_batch = 1
-        schema = self.session.schema_for(self.planned) if self.session is not None else None
-        return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=schema)
+        return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=self.schema)
 
     def example_strategy(self, sig: SignatureSpec) -> Any:
         from hypothesis import strategies as st
@@ -76,8 +80,7 @@ class CheckContext:
 
         assert sig.parse_spec is not None
         top = self.settings.max_batch
-        schema = self.session.schema_for(self.planned) if self.session is not None else None
-        return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=schema)
+        return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=self.schema)
 
     def prove(self, body: Callable[[Features], None], strategy: Any, *, sweep: SignatureSpec | None = None) -> None:
         """Run ``body`` on generated inputs (Hypothesis: seed, database, shrinking), after the sweep of ``sweep``
@@ -87,7 +90,7 @@ class CheckContext:
         if sweep is not None and self.one_row_only() is None:
             from pytest_savedmodel.sweep import sweep_inputs
 
-            schema = self.session.schema_for(self.planned) if self.session is not None else None
+            schema = self.schema
             declared = {a: d for a in sweep.inputs if schema is not None and (d := schema.domain(a)) is not None}
             batch = sweep_inputs(sweep, domains=declared)
             if batch is not None:
