@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, seed, settings
 
 from pytest_savedmodel.errors import InvalidArgument
 from pytest_savedmodel.spec import DTYPES, FeatureSpec, ParseSpec, SignatureSpec, TensorSpec, dtype_by_name
@@ -222,7 +222,8 @@ def test_floats_are_mostly_at_model_scale_and_free_dims_may_be_empty() -> None:
     values: list[float] = []
     widths: set[int] = set()
 
-    @settings(max_examples=300, database=None)
+    @seed(11)  # a statement about the distribution: the same draws every run
+    @settings(max_examples=300, database=None, deadline=None)
     @given(tensors(TensorSpec("x", dtype_by_name("float32"), (None, None), "x:0"), batch_size=4))
     def draw(arr: np.ndarray) -> None:
         values.extend(np.abs(arr).reshape(-1).tolist())
