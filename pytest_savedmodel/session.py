@@ -139,8 +139,11 @@ class Session(LockedContract):
                 raise SameCause(f"same cause as {item}: {why}", item=item)
         try:
             run_check(ctx)
+        except OutOfMemory:
+            self._record_cause(sides, result.nodeid, "ran out of memory")
+            raise
         except RunnerError as exc:
-            if not isinstance(exc, OutOfMemory) and exc.reason:
+            if exc.reason:
                 # the model rejected a generated input: other checks of this signature that fail for the same
                 # reason are skipped naming this item ("one cause, one red")
                 cause = (planned.export, planned.signature or "", _shape_of(exc.reason))
@@ -149,9 +152,6 @@ class Session(LockedContract):
                     raise SameCause(f"same cause as {item}: the model rejected the inputs with "
                                     f"{exc.reason[:200]!r}", item=item) from exc
                 self._rejections[cause] = result.nodeid
-            if not isinstance(exc, OutOfMemory):
-                raise
-            self._record_cause(sides, result.nodeid, "ran out of memory")
             raise
         except Unrunnable as exc:
             # a signature that hangs (or cannot be fed) would do so in every other check of it: they are
