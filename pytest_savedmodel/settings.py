@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_savedmodel.catalogue import CHECKS
+from pytest_savedmodel.deadline import DEFAULT_TIMEOUT  # loaded with the plugin: one copy of the call bound
 from pytest_savedmodel.drift import validate_rules
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import parse_model_arg
@@ -97,7 +98,7 @@ _CORE = [
            64 * 2**20, metavar="BYTES", kind="int"),
     Option("--savedmodel-timeout", "seconds one model call may take on any path (session run, eager call, gRPC "
            "deadline, REST timeout); a call past it is a finding that names the inputs, and the run goes on "
-           "(default: 60).", 60.0, metavar="S", kind="float"),
+           "(default: 60).", DEFAULT_TIMEOUT, metavar="S", kind="float"),
 ]
 
 #: Every option: ``--savedmodel``, then the paths' options (registry order), then the rest.
@@ -199,7 +200,7 @@ class Settings:
     training_defaults: dict[str, Any] = field(default_factory=dict)
     server: str = "auto"
     server_timeout: float = 60.0
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
     strict: bool = False
     domain: str = "report"
     max_input_bytes: int = 64 * 2**20

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from pytest_savedmodel.errors import UsageError
@@ -86,16 +87,20 @@ def path_options() -> list[Option]:
     return [e.option for e in PATHS if e.option is not None]
 
 
-@functools.cache
 def provider(name: str) -> Provider:
     """The provider of path ``name`` (its module is imported on the first call)."""
     entry = _BY_NAME.get(name)
     if entry is None:
         raise UsageError(f"unknown prediction path {name!r}; paths: {', '.join(names())}")
-    found: Provider = importlib.import_module(entry.module).PROVIDER
-    if found.key != name:
-        found = dataclasses.replace(found, key=name)
-    return found
+    # memoised per module object, not per name: the provider is always the one of the module in sys.modules
+    # (pytester's in-process runs drop and re-import modules; a name-keyed cache kept a stale runner class)
+    return _provider_of(importlib.import_module(entry.module), name)
+
+
+@functools.cache
+def _provider_of(module: ModuleType, name: str) -> Provider:
+    found: Provider = module.PROVIDER
+    return found if found.key == name else dataclasses.replace(found, key=name)
 
 
 def providers() -> list[Provider]:
