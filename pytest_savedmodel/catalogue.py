@@ -79,6 +79,11 @@ def signature(ctx: CheckContext) -> None:
 
     assert ctx.signature is not None
     check_signature_graph(ctx.label, ctx.signature)
+    why = ctx.session.unpaired(ctx.planned) if ctx.session is not None else None
+    if why is not None:  # its parsing is compared with nothing: a skew there goes unseen
+        key = ctx.signature.key
+        ctx.risks([f"parsing signature {key!r} has no raw partner, so its tf.Example parsing is compared with "
+                   f"no raw path ({why}); pair it with --savedmodel-pair=RAWSIG~{key} if one corresponds"])
 
 
 def _per_input(ctx: CheckContext, body: Callable[[Features], None], *, min_batch: int = 1) -> None:
@@ -145,7 +150,11 @@ def domain(ctx: CheckContext) -> None:
     runner.predict(base)  # a failure here is not about the domain: reported as what it is
     probes = probe_domains(runner, sig, base)
     ctx.result.examples = len(probes) + 1
-    ctx.result.note = check_policy(ctx.label, sig, probes, getattr(ctx.settings, "domain", "report"))
+    policy = getattr(ctx.settings, "domain", "report")
+    ctx.result.note = check_policy(ctx.label, sig, probes, policy)
+    if policy == "report":  # an answer to a value the model was not built for: a client's bad id goes unnoticed
+        ctx.risks([f"{p.alias}={p.value!r} is outside its domain ({sig.domains[p.alias].describe()}) and is "
+                   f"answered, not rejected" for p in probes if not p.rejected])
 
 
 # --------------------------------------------------------------------------- pairs of paths
@@ -198,6 +207,56 @@ def parity(ctx: CheckContext) -> None:
     ctx.prove(body, strategy)
 
 
+@_register("movement", "how far predictions moved from the baseline (a retrain's evidence); a gate only with "
+                       "--savedmodel-baseline-rtol/atol/max-moved")
+def movement(ctx: CheckContext) -> None:
+    """Production (left) and the candidate (right) on the same generated rows: per output, the rows that moved
+    beyond the baseline tolerance, the largest move and a histogram. A retrain moves predictions by design, so
+    by default this reports and passes; with a baseline tolerance or budget set, it fails beyond them (with
+    no budget, on the first moved row, shrunk like a parity failure)."""
+    from pytest_savedmodel.compare import compare_outputs, format_mismatch
+    from pytest_savedmodel.errors import ParityMismatch
+    from pytest_savedmodel.movement import Movement
+
+    p, s = ctx.planned, ctx.settings
+    assert p.left is not None and p.right is not None
+    left, right = ctx.open(p.left), ctx.open(p.right)
+    tolerance = s.baseline_tolerance()
+    tally = Movement(tolerance)
+    fail_fast = s.baseline_gates and not s.baseline_max_moved  # a tolerance and no budget: any moved row fails
+
+    def body(features: Features) -> None:
+        try:
+            a, b = left.predict(features), right.predict(features)
+        except RunnerError as exc:
+            raise ctx.served(exc) from None
+        common = sorted(set(a) & set(b))
+        tally.add(a, b, common)
+        result = compare_outputs(a, b, names=(left.name, right.name), tolerance=tolerance, outputs=common)
+        ctx.result.observe(result, features)
+        if fail_fast and not result.ok:
+            worst = result.worst
+            raise ParityMismatch(format_mismatch(result, features, context=f"signature {right.signature.key!r}"),
+                                 runners=(left.name, right.name), output=worst.output if worst else None,
+                                 result=result, features=features, left_runner=left, right_runner=right)
+
+    sig = ctx.generation_signature(ctx.draw)
+    try:
+        ctx.prove(body, ctx.strategy(sig), sweep=sig)
+    finally:
+        ctx.result.movement = tally.to_dict()
+        ctx.result.note = tally.note()
+    over = {k: (m, budget) for k, m in sorted(tally.outputs.items())
+            if (budget := s.max_moved(k)) is not None and m.share > budget}
+    if over:
+        lines = [f"  {k}: {m.moved} of {m.rows} rows {'changed' if m.exact else 'moved'} ({m.share:.1%}), the budget "
+                 f"is {budget:.1%}; largest move {m.max_abs:.6g}" for k, (m, budget) in over.items()]
+        raise ParityMismatch(
+            f"predictions moved from the baseline beyond --savedmodel-baseline-max-moved (tolerance rtol="
+            f"{tolerance.rtol} atol={tolerance.atol}, {tally.rows} generated rows):\n" + "\n".join(lines),
+            runners=(left.name, right.name), output=max(over, key=lambda k: over[k][0].share))
+
+
 def _filled(features: Features, defaults: dict[str, Any], sig: Any) -> Features:
     """``features`` with each left-out key filled with its training default, batched like the rest."""
     import numpy as np
@@ -247,16 +306,34 @@ def contract(ctx: CheckContext) -> None:
 
 @_register("golden", "locked golden examples replayed on every path")
 def golden(ctx: CheckContext) -> None:
+    """The lock's golden inputs on this path, against the locked outputs. Golden items are about behaviour
+    (the contract item is about the interface): ``--savedmodel-golden-rtol/atol`` set their tolerance, and
+    renames allowed in the contract are carried through. With a baseline, the baseline is the behavioural
+    reference: golden items report how far the locked examples moved and pass, unless a golden tolerance
+    is set."""
+    from pytest_savedmodel.compare import Tolerance
     from pytest_savedmodel.golden import replay_golden
 
-    p = ctx.planned
+    p, s = ctx.planned, ctx.settings
     assert p.right is not None and p.signature is not None
     examples, where = ctx.session.golden_examples(p)
+    explicit = s.golden_rtol is not None or s.golden_atol is not None
+    tolerance = Tolerance(s.golden_rtol if s.golden_rtol is not None else float(examples.get("rtol", 1e-4)),
+                          s.golden_atol if s.golden_atol is not None else float(examples.get("atol", 1e-5)))
+    gate = explicit or not ctx.session.has_baseline(p)
+    ins, outs = ctx.session.allowed_renames(p)
     runner = ctx.open(p.right)
     try:
-        ctx.result.examples = replay_golden(runner, examples, where=where, observe=ctx.result.observe)
+        ctx.result.examples, moved = replay_golden(runner, examples, where=where, observe=ctx.result.observe,
+                                                   tolerance=tolerance, renamed_inputs=ins, renamed_outputs=outs,
+                                                   gate=gate)
     except RunnerError as exc:
         raise ctx.served(exc) from None
+    notes = [f"compared under new names: {', '.join(f'{a} -> {b}' for a, b in sorted({**ins, **outs}.items()))}"
+             ] if ins or outs else []
+    if moved:
+        notes.append(f"{len(moved)} of {ctx.result.examples} locked examples moved (the baseline is the reference)")
+    ctx.result.note = "; ".join(notes)
 
 
 @_register("latency", "cold and warm p50/p99 per served path (budget, regression against the baseline)")
@@ -310,5 +387,5 @@ def concurrency(ctx: CheckContext) -> None:
 
 #: Every check, in collection order.
 CHECKS: tuple[str, ...] = ("load", "signature", "outputs", "finite", "batch", "determinism", "domain", "parse_spec",
-                           "parity", "contract", "golden", "latency", "concurrency")
+                           "parity", "movement", "contract", "golden", "latency", "concurrency")
 assert set(CHECKS) == set(CATALOGUE), "every registered check has its place in the order"

@@ -81,12 +81,22 @@ def make_golden(runner: Runner, sig: SignatureSpec, tolerance: Tolerance, *, cou
 
 
 def replay_golden(runner: Runner, golden: dict[str, Any], *, where: str,
-                  observe: Callable[[ParityResult, Features], None] | None = None) -> int:
-    """Run the locked inputs again; a :class:`ParityMismatch` if outputs moved beyond the locked tolerance."""
-    tol = Tolerance(float(golden.get("rtol", 1e-4)), float(golden.get("atol", 1e-5)))
+                  observe: Callable[[ParityResult, Features], None] | None = None,
+                  tolerance: Tolerance | None = None, renamed_inputs: dict[str, str] | None = None,
+                  renamed_outputs: dict[str, str] | None = None, gate: bool = True) -> tuple[int, list[int]]:
+    """Run the locked inputs again and compare with the locked outputs: (examples replayed, those that moved).
+
+    ``tolerance`` overrides the locked one. ``renamed_inputs``/``renamed_outputs`` (locked name -> name now)
+    carry renames the user allowed in the contract through: a renamed output is compared under its new name.
+    With ``gate`` (the default), an example that moved beyond the tolerance raises :class:`ParityMismatch`."""
+    tol = tolerance or Tolerance(float(golden.get("rtol", 1e-4)), float(golden.get("atol", 1e-5)))
+    ins, outs = renamed_inputs or {}, renamed_outputs or {}
+    moved: list[int] = []
     for i, ex in enumerate(golden.get("examples", [])):
-        feats = {k: decode_array(v, where=f"{where}.examples[{i}].inputs.{k}") for k, v in ex["inputs"].items()}
-        want = {k: decode_array(v, where=f"{where}.examples[{i}].outputs.{k}") for k, v in ex["outputs"].items()}
+        feats = {ins.get(k, k): decode_array(v, where=f"{where}.examples[{i}].inputs.{k}")
+                 for k, v in ex["inputs"].items()}
+        want = {outs.get(k, k): decode_array(v, where=f"{where}.examples[{i}].outputs.{k}")
+                for k, v in ex["outputs"].items()}
         got = runner.predict(feats)
         common = sorted(k for k in want if k in got)  # a removed output is the contract item's finding
         if not common:
@@ -95,13 +105,16 @@ def replay_golden(runner: Runner, golden: dict[str, Any], *, where: str,
         result = compare_outputs(want, got, names=("locked", runner.name), tolerance=tol, outputs=common)
         if observe is not None:
             observe(result, feats)
-        if not result.ok:
+        if result.ok:
+            continue
+        moved.append(i)
+        if gate:
             worst = result.worst
             raise ParityMismatch(
                 f"golden example {i} of {where} no longer gives the locked outputs:\n"
                 + format_mismatch(result, feats),
                 runners=("locked", runner.name), output=worst.output if worst else None, result=result)
-    return len(golden.get("examples", []))
+    return len(golden.get("examples", [])), moved
 
 
 def probe_batch(runner: Runner, sig: SignatureSpec) -> str | None:

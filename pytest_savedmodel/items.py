@@ -64,9 +64,17 @@ def _run(item: SavedModelItem | SavedModelFixtureItem, *fixture_values: Any) -> 
     except SameCause as exc:
         pytest.skip(str(exc))
     finally:
+        server = item.engine.started_server
+        if server is not None:
+            result.served_by = server_line(server)
         item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != PROPERTY]
         item.user_properties += result.properties()
         item.user_properties.append((PROPERTY, result.to_json()))
+
+
+def server_line(server: Any) -> str:
+    """The summary's last line: which TF Serving answered the served paths."""
+    return f"served paths answered by: {server.describe()} (AVAILABLE after {server.ready_seconds:.1f} s)"
 
 
 def _repr_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:

@@ -124,6 +124,29 @@ class LockedContract:
         golden = lock.get(export.model, {}).get("golden", {}).get(key)
         return golden or {}, f"{self.settings.contract}: models.{export.model}.golden.{key}"
 
+    def allowed_renames(self, planned: PlannedCheck) -> tuple[dict[str, str], dict[str, str]]:
+        """Inputs and outputs of a golden item's signature renamed since the lock under a rule the user allowed
+        (``--savedmodel-allow=OUTPUT_RENAMED``): locked name -> name now, so golden compares under the new name."""
+        from pytest_savedmodel.drift import diff_entries
+        from pytest_savedmodel.lock import locked_model
+
+        allowed = self.settings.allow & {"INPUT_RENAMED", "OUTPUT_RENAMED"}
+        lock = self.read_lock() if allowed else None
+        export = self.artifacts.by_collector(planned.export)
+        if lock is None or export.model not in lock or self.settings.contract is None:
+            return {}, {}
+        old = locked_model(lock, export.model, self.settings.contract)
+        renamed: dict[str, dict[str, str]] = {"INPUT_RENAMED": {}, "OUTPUT_RENAMED": {}}
+        for c in diff_entries(old, self.live_entry(export, golden=False)):
+            if c.rule in allowed and c.signature == planned.signature:
+                renamed[c.rule][str(c.old)] = str(c.new)
+        return renamed["INPUT_RENAMED"], renamed["OUTPUT_RENAMED"]
+
+    def has_baseline(self, planned: PlannedCheck) -> bool:
+        """True when the item's model has a --savedmodel-baseline (then the baseline is the behavioural reference)."""
+        export = self.artifacts.by_collector(planned.export)
+        return export.model in self.artifacts.baselines
+
     def contract_summary(self) -> dict[str, Any]:
         """Per export: its signatures, parse specs, tag-sets and op count, as the lock writes them (for reports)."""
         from pytest_savedmodel.lock import model_entry

@@ -9,6 +9,7 @@ here without a change to this module.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pytest_savedmodel.artifacts import Artifact, Artifacts
@@ -30,6 +31,35 @@ def check_owners(artifacts: Artifacts, settings: Settings) -> None:
             for arg in settings.path_value(opt.key) or ():
                 artifacts.owner(arg, opt.flag)
     artifacts.check_pairs()
+    _check_budget_outputs(artifacts, settings)
+
+
+def _check_budget_outputs(artifacts: Artifacts, settings: Settings) -> None:
+    """Every output named in --savedmodel-baseline-max-moved is an output of a model that has a baseline."""
+    import difflib
+
+    from pytest_savedmodel.errors import SavedModelError, UsageError
+
+    named = [(o, share) for o, share in settings.baseline_max_moved if o is not None]
+    if not named:
+        return
+    if not artifacts.baselines:
+        raise UsageError("--savedmodel-baseline-max-moved needs --savedmodel-baseline (the model in production to "
+                         "measure movement against)")
+    outputs: set[str] = set()
+    for model in artifacts.baselines:
+        anchor = artifacts.anchor(model)
+        try:
+            sigs = anchor.inspect().callable_signatures if anchor is not None else {}
+        except SavedModelError:
+            return  # the load item reports it
+        outputs |= {o for sig in sigs.values() for o in sig.outputs}
+    for output, share in named:
+        if output not in outputs:
+            close = difflib.get_close_matches(output, sorted(outputs), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"--savedmodel-baseline-max-moved={output}={share:g}: no model with a baseline has an "
+                             f"output {output!r}.{hint} Outputs: {', '.join(sorted(outputs))}")
 
 
 class _Planner:
@@ -75,7 +105,19 @@ class _Planner:
             out += self.contract(anchor)
         for model, base in self.a.baselines.items():
             out += self.baseline(model, base)
-        return out
+        return [p if p.version is not None else replace(p, version=self.version_of(p)) for p in out]
+
+    def version_of(self, p: PlannedCheck) -> int | None:
+        """An item's version for the summary: its export's, else (a checkpoint, a frozen graph, a pair across
+        two exports) the version of the model's anchor SavedModel it is compared with."""
+        try:
+            version = self.a.by_collector(p.export).version if p.export else None
+        except StopIteration:  # not an export of this run
+            version = None
+        if version is None:
+            anchor = self.a.anchor(p.model.split(":")[0])
+            version = anchor.version if anchor is not None else None
+        return version
 
     def export(self, e: Artifact) -> Iterator[PlannedCheck]:
         col = e.collector
@@ -249,13 +291,13 @@ class _Planner:
         yield PlannedCheck(col, ("contract",), "contract", **info, left=Side("raw", base.collector),
                            right=Side("raw", anchor.collector))
         spec, bspec = self.spec(anchor), self.spec(base)
-        if spec is None or bspec is None:
+        if spec is None or bspec is None or not self.want("movement"):
             return
         for sig in self.a.signatures(spec):
             old = bspec.signatures.get(sig.key)
             if old is None or not sig.inputs or set(old.inputs) != set(sig.inputs):
                 continue
-            yield PlannedCheck(col, (sig.key, "parity[baseline~raw]"), "parity", **info, signature=sig.key,
+            yield PlannedCheck(col, (sig.key, "movement[baseline~raw]"), "movement", **info, signature=sig.key,
                                pair="baseline~raw", left=Side("raw", base.collector, sig.key, name="baseline"),
                                right=Side("raw", anchor.collector, sig.key))
 

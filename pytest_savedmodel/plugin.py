@@ -7,6 +7,7 @@ a user's environment, and TF is imported only when a model is inspected or run.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from typing import Any
 
@@ -162,8 +163,8 @@ class _SummaryRows:
         def key(row: tuple[CheckResult, str, str]) -> tuple[str, bool, int, str, int, str]:
             r = row[0]
             order = CHECKS.index(r.check) if r.check in CHECKS else len(CHECKS)
-            # one export after the other (a raw export and its parsing twin share the model name)
-            return (r.model, r.version is None, r.version or 0, r.signature, order, r.item if spread else "")
+            # one export after the other (iris, iris:baseline, iris:parsing...)
+            return (r.export, r.version is None, r.version or 0, r.signature, order, r.item if spread else "")
 
         return sorted(self.results.values(), key=key)  # stable: serially, the plan's order within a check
 
@@ -173,14 +174,16 @@ class _SummaryRows:
             return
         if report.nodeid not in self.results or not report.passed:
             self.results[report.nodeid] = (CheckResult.from_json(text), report.outcome, report.when)
-        if report.failed:
-            self.failures[report.nodeid] = report.longreprtext[:8000]
+        if report.failed:  # without pytest-xdist's "[gw0] linux -- Python ..." first line
+            text = re.sub(r"\A\[gw\d+\] [^\n]*\n", "", report.longreprtext)
+            self.failures[report.nodeid] = text[:8000]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     collector = config.stash.get(ROWS_KEY, None)
     if collector is None or not collector.results:
         return
+    from pytest_savedmodel.movement import format_movement
     from pytest_savedmodel.report import format_movers, format_risks, format_table, summary_row
 
     terminalreporter.write_sep("=", "savedmodel summary")
@@ -197,14 +200,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in format_risks([r for r, outcome, _ in results if outcome == "passed"]):
         terminalreporter.write_line(line)
     for result, _, _ in results:
-        if result.left == "baseline" and result.check == "parity":  # the pre-deploy gate: what moved
-            for line in format_movers(result):
+        if result.movement is not None and result.check == "movement":  # the pre-deploy gate: how far, how often
+            for line in format_movement(result.nodeid, result.movement) + format_movers(result)[1:]:
                 terminalreporter.write_line(line)
     suite = config.stash.get(SUITE_KEY, None)
     server = suite.started_server if suite is not None else None
-    if server is not None:
-        terminalreporter.write_line(f"served paths answered by: {server.describe()} "
-                                    f"(AVAILABLE after {server.ready_seconds:.1f} s)")
+    from pytest_savedmodel.items import server_line
+
+    # under pytest-xdist the server ran in a worker: its line travels in the items' results
+    line = server_line(server) if server is not None else next((r.served_by for r, _, _ in results if r.served_by),
+                                                                  "")
+    if line:
+        terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -224,7 +231,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from pytest_savedmodel.reportfiles import report_data, write_report
 
     data = report_data(
-        list(collector.results.values()),
+        collector.ordered(spread=config.pluginmanager.has_plugin("dsession")),
         header=header_lines(suite) if suite is not None else [],
         failures=[{"id": k, "text": v} for k, v in collector.failures.items()],
         contract=suite.contract_summary() if suite is not None else {},

@@ -59,12 +59,14 @@ def summary_row(result: CheckResult, outcome: str, when: str) -> dict[str, str]:
     """One summary row from an item's typed result."""
     examples = str(result.examples) if result.examples else "-"  # "-": a static check, nothing was run
     worst = ""
-    if result.worst_output:
+    if result.note and result.check in ("movement", "golden"):  # how often predictions moved says more
+        worst = result.note
+    elif result.worst_output:
         worst = f"{result.max_abs:.6g} / {result.worst_rel:.6g} ({result.worst_output})"  # one output's errors
     elif result.note:
         worst = result.note
     return {
-        "model": result.model,
+        "model": result.export,
         "version": "" if result.version is None else str(result.version),
         "signature": result.signature,
         "check": result.item,

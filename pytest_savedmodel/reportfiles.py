@@ -41,6 +41,7 @@ class ReportData:
     counterexamples: dict[str, str] = field(default_factory=dict)  # failed item id -> .npz of its shrunk inputs
     results: list[dict[str, Any]] = field(default_factory=list)  # typed rows for JSON (numbers are numbers)
     moved: list[CheckResult] = field(default_factory=list)  # the results with movers, for the text sections
+    movement: dict[str, dict[str, Any]] = field(default_factory=dict)  # movement item id -> per-output movement
 
     def as_json(self) -> dict[str, Any]:
         def num(x: float) -> float | str:
@@ -55,6 +56,7 @@ class ReportData:
             "deviations": {k: [{"output": o, "abs": num(a), "rel": num(r)} for o, a, r in v]
                            for k, v in self.samples.items()},
             "movers": self.movers,
+            "movement": self.movement,
             "contract": self.contract,
             "contract_changes": self.changes,
             "counterexamples": self.counterexamples,
@@ -72,11 +74,12 @@ def report_data(results: list[tuple[CheckResult, str, str]], *, header: list[str
     rows = [summary_row(*x) for x in results]
     typed = []
     for (r, _, _), row in zip(results, rows):
-        typed.append({"id": r.nodeid, "model": r.model, "version": r.version, "signature": r.signature,
+        typed.append({"id": r.nodeid, "model": r.model, "export": r.export, "version": r.version,
+                      "signature": r.signature,
                       "check": r.item, "kind": r.check, "pair": r.pair, "examples": r.examples,
                       "max_abs": num(r.max_abs) if r.worst_output else None,
                       "max_rel": num(r.max_rel) if r.worst_output else None, "worst_output": r.worst_output or None,
-                      "note": r.note or None, "figures": r.figures, "risks": list(r.risks),
+                      "note": r.note or None, "figures": r.figures, "risks": list(r.risks), "movement": r.movement,
                       "verdict": row["verdict"]})
     return ReportData(
         header=header, rows=rows, failures=failures, contract=contract,
@@ -84,6 +87,7 @@ def report_data(results: list[tuple[CheckResult, str, str]], *, header: list[str
         samples={r.nodeid: list(r.samples) for r, _, _ in results if r.samples},
         movers={r.nodeid: r.ranked_movers() for r, _, _ in results if r.movers},
         moved=[r for r, _, _ in results if r.movers],
+        movement={r.nodeid: r.movement for r, _, _ in results if r.movement is not None},
         changes={r.nodeid: r.changes for r, _, _ in results if r.changes is not None},
         counterexamples={r.nodeid: r.counterexample for r, _, _ in results if r.counterexample},
     )
@@ -187,6 +191,30 @@ def _change_rows(data: ReportData) -> list[dict[str, str]]:
             for item, changes in data.changes.items() for c in changes]
 
 
+def _movement_html(item: str, movement: dict[str, Any]) -> list[str]:
+    """One movement item: per output, rows moved and a bar per bucket of the rows' largest moves (plain HTML)."""
+    esc = html.escape
+    out = [f"<h3>{esc(item)}</h3>",
+           f"<p>tolerance: rtol={esc(str(movement.get('rtol')))} atol={esc(str(movement.get('atol')))}</p>"]
+    for name, m in sorted(movement.get("outputs", {}).items()):
+        if m.get("note"):
+            out.append(f"<p><b>{esc(name)}</b>: {esc(m['note'])}</p>")
+            continue
+        what = "changed" if m.get("exact") else "moved beyond tolerance"
+        out.append(f"<p><b>{esc(name)}</b>: {m['moved']} of {m['rows']} rows {what} "
+                   f"({float(m['share']):.1%}), largest move {esc(str(m['max_abs']))}</p>")
+        hist = m.get("histogram")
+        if hist:
+            top = max(hist.values()) or 1
+            out.append("<table class='hist'><tr><th>largest move in a row</th><th>rows</th><th></th></tr>")
+            for bucket, n in hist.items():
+                width = round(300 * n / top)
+                out.append(f"<tr><td>{esc(bucket)}</td><td>{n}</td><td><div style='background:#69c;height:10px;"
+                           f"width:{width}px'></div></td></tr>")
+            out.append("</table>")
+    return out
+
+
 def _html(data: ReportData) -> str:
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>pytest-savedmodel report</title>",
@@ -213,6 +241,10 @@ def _html(data: ReportData) -> str:
         parts.append("<p>Plots need matplotlib: pip install 'pytest-savedmodel[report]'</p>")
     else:
         parts.append("<p>No parity checks ran.</p>")
+    if data.movement:
+        parts.append("<h2>Prediction movement against the baseline</h2>")
+        for item, movement in data.movement.items():
+            parts += _movement_html(item, movement)
     if data.moved:
         from pytest_savedmodel.report import format_movers
 
@@ -243,6 +275,12 @@ def _markdown(data: ReportData) -> str:
     changes = _change_rows(data)
     if changes:
         lines += ["", "## Contract changes", "", *table(changes)]
+    if data.movement:
+        from pytest_savedmodel.movement import format_movement
+
+        lines += ["", "## Prediction movement against the baseline"]
+        for item, movement in data.movement.items():
+            lines += ["", "```", *format_movement(item, movement), "```"]
     if data.moved:
         from pytest_savedmodel.report import format_movers
 

@@ -53,6 +53,11 @@ class CheckResult:
     counterexample: str = ""  # the .npz file a failing parity check saved its shrunk inputs to
     #: risks: worth a reviewer's look, not a defect by themselves (the item passes; --savedmodel-strict fails it)
     risks: list[str] = field(default_factory=list)
+    #: movement items (and golden items that report): per output, rows moved, largest move, histogram
+    movement: dict[str, Any] | None = None
+    #: the TF Serving that answered this run's served paths, as the summary names it (read back under xdist,
+    #: where the server runs in a worker)
+    served_by: str = ""
 
     @property
     def left(self) -> str:
@@ -61,6 +66,12 @@ class CheckResult:
     @property
     def right(self) -> str:
         return self.pair.partition("~")[2]
+
+    @property
+    def export(self) -> str:
+        """The export as the summary names it: ``iris``, ``iris:parsing``, ``iris:baseline``, ``iris:frozen``."""
+        head = self.nodeid.split("::")[0]
+        return head.removeprefix("savedmodel:") if head.startswith("savedmodel:") else self.model
 
     @property
     def compares(self) -> bool:
@@ -134,4 +145,6 @@ class CheckResult:
             props.append(("savedmodel.counterexample", self.counterexample))
         if self.risks:
             props.append(("savedmodel.risks", json.dumps(self.risks)))
+        if self.movement is not None:
+            props.append(("savedmodel.movement", json.dumps(self.movement)))
         return props

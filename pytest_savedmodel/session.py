@@ -179,7 +179,8 @@ class Session(LockedContract):
     def new_result(planned: PlannedCheck, nodeid: str | None = None) -> CheckResult:
         return CheckResult(check=planned.check, item=planned.name, nodeid=nodeid or planned.nodeid,
                            model=planned.model, version=planned.version, signature=planned.signature or "",
-                           pair=planned.pair or "", samples=[] if planned.check == "parity" else None)
+                           pair=planned.pair or "",
+                           samples=[] if planned.check in ("parity", "movement") else None)
 
     # ------------------------------------------------------------------ runners
     def side_signature(self, side: Side) -> SignatureSpec:
@@ -322,6 +323,12 @@ class Session(LockedContract):
         return RunnerError(f"{exc}\n{server.describe()} is no longer running (exit status {code}).\n"
                            f"--- server log (last lines) ---\n{server.log_tail(20)}", runner=exc.runner,
                            signature=exc.signature)
+
+    def unpaired(self, planned: PlannedCheck) -> str | None:
+        """Why a parsing signature has no raw partner (None when it has one, or is not a parsing signature)."""
+        export = self.artifacts.by_collector(planned.export)
+        found = self.artifacts.pairing(export)
+        return found.unpaired.get(planned.signature or "") if found is not None else None
 
     def baseline_side(self, planned: PlannedCheck) -> Side | None:
         """For a latency item: the same served path on the model's baseline, if it has the same signature."""

@@ -11,7 +11,6 @@ check names from the catalogue (:mod:`pytest_savedmodel.catalogue`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from pytest_savedmodel.drift import validate_rules
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import parse_model_arg
 from pytest_savedmodel.options import Option
+from pytest_savedmodel.optionvalues import domain_policy, identifier, max_moved, training_default
 from pytest_savedmodel.ranges import parse_range, parse_schema_arg
 from pytest_savedmodel.reportfiles import check_report_path
 from pytest_savedmodel.runners.registry import path_options
@@ -40,8 +40,21 @@ _CORE = [
     Option("--savedmodel-forbid-ops", "comma-separated TF ops the graph must not use (e.g. ReadFile,WriteFile).",
            "", metavar="OP[,OP]"),
     Option("--savedmodel-baseline", "the model now in production for model NAME (default: the first "
-           "--savedmodel): contract compatibility and prediction deltas. Repeatable.", metavar="[NAME=]DIR",
-           multiple=True),
+           "--savedmodel): contract compatibility and how far predictions moved. Repeatable.",
+           metavar="[NAME=]DIR", multiple=True),
+    Option("--savedmodel-baseline-rtol", "with --savedmodel-baseline: a row moved when an output is off by more than "
+           "this relative tolerance (default: --savedmodel-rtol). Setting any --savedmodel-baseline-* value makes "
+           "the movement item a gate; without one it reports and passes.", metavar="X", kind="float"),
+    Option("--savedmodel-baseline-atol", "with --savedmodel-baseline: the absolute tolerance of a move (default: "
+           "--savedmodel-atol); makes the movement item a gate.", metavar="X", kind="float"),
+    Option("--savedmodel-baseline-max-moved", "with --savedmodel-baseline: the share of rows (0 to 1) allowed to "
+           "move beyond the baseline tolerance, [OUTPUT=]FRACTION (class_ids=0.05: at most 5%% of class ids "
+           "change; a bare FRACTION: every output without its own). Repeatable; makes the movement item a gate.",
+           metavar="[OUTPUT=]FRACTION", multiple=True),
+    Option("--savedmodel-golden-rtol", "relative tolerance for replaying the lock's golden examples (default: the "
+           "tolerance locked with them).", metavar="X", kind="float"),
+    Option("--savedmodel-golden-atol", "absolute tolerance for replaying the lock's golden examples (default: the "
+           "tolerance locked with them).", metavar="X", kind="float"),
     Option("--savedmodel-version", "version directory to use under a base dir (default: the highest).",
            metavar="N", kind="int"),
     Option("--savedmodel-tags", "MetaGraph tag-set to load, comma-separated (default: serve).", "serve",
@@ -163,26 +176,6 @@ def _convert(opt: Option, value: Any) -> Any:
                          f"(ini key {opt.ini})") from None
 
 
-def _training_default(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise UsageError(f"--savedmodel-training-default={text!r}: expected KEY=VALUE, e.g. PetalWidth=0.0")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key.strip(), value
-
-
-def _identifier(flag: str, value: str | None) -> str | None:
-    if not value:
-        return None
-    if not value.isidentifier():
-        raise UsageError(f"{flag}={value!r}: give the name of a fixture (a Python identifier), e.g. "
-                         f"{flag}=training_model")
-    return value
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything the plugin was told, resolved once per session."""
@@ -210,6 +203,12 @@ class Settings:
     allow: frozenset[str] = frozenset()
     forbid_ops: tuple[str, ...] = ()
     baselines: tuple[ModelArg, ...] = ()
+    #: the baseline movement item's tolerance and budget (any of them set: the item gates; else it reports)
+    baseline_rtol: float | None = None
+    baseline_atol: float | None = None
+    baseline_max_moved: tuple[tuple[str | None, float], ...] = ()  # (output or None for every output, share)
+    golden_rtol: float | None = None  # replaying golden examples (None: the locked tolerance)
+    golden_atol: float | None = None
     schemas: tuple[tuple[str | None, Path], ...] = ()  # (model name or None for every model, file)
     ranges: tuple[Any, ...] = ()  # RangeArg (pytest_savedmodel.ranges)
     seed: int | None = None
@@ -220,6 +219,22 @@ class Settings:
     concurrency: int = 8
     #: the values of the paths' own options (registry lines), by setting name: ``parsing``, ``checkpoint``...
     paths: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def baseline_gates(self) -> bool:
+        """True when the user set a baseline tolerance or budget: the movement item then fails beyond it."""
+        return bool(self.baseline_max_moved) or self.baseline_rtol is not None or self.baseline_atol is not None
+
+    def max_moved(self, output: str) -> float | None:
+        """The share of rows ``output`` may move beyond the baseline tolerance (None: no budget of its own)."""
+        named = dict(self.baseline_max_moved)
+        return named.get(output, named.get(None))
+
+    def baseline_tolerance(self) -> Any:
+        from pytest_savedmodel.compare import Tolerance
+
+        return Tolerance(self.rtol if self.baseline_rtol is None else self.baseline_rtol,
+                         self.atol if self.baseline_atol is None else self.baseline_atol)
 
     def path_value(self, key: str) -> Any:
         """The value of a path's option (``()`` for repeatable ``[NAME=]PATH`` options, else None/False)."""
@@ -294,7 +309,7 @@ class Settings:
             if opt.kind == "models":
                 paths[opt.key] = model_args(opt.dest)
             elif opt.kind == "fixture":
-                paths[opt.key] = _identifier(opt.flag, values[opt.dest])
+                paths[opt.key] = identifier(opt.flag, values[opt.dest])
             else:
                 paths[opt.key] = values[opt.dest]
         checks = frozenset(c.strip() for c in str(values["savedmodel_checks"]).split(",") if c.strip())
@@ -321,9 +336,11 @@ class Settings:
         for dest in ("savedmodel_timeout", "savedmodel_server_timeout"):
             if not values[dest] > 0:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: give a number of seconds above 0")
-        for dest in ("savedmodel_rtol", "savedmodel_atol"):
-            if values[dest] < 0:
+        for dest in ("savedmodel_rtol", "savedmodel_atol", "savedmodel_baseline_rtol", "savedmodel_baseline_atol",
+                     "savedmodel_golden_rtol", "savedmodel_golden_atol"):
+            if values[dest] is not None and values[dest] < 0:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: a tolerance cannot be negative")
+        shares = tuple(max_moved(t) for t in values["savedmodel_baseline_max_moved"])
         return cls(
             models=model_args("savedmodel"),
             version=values["savedmodel_version"],
@@ -335,18 +352,23 @@ class Settings:
             max_batch=values["savedmodel_max_batch"],
             rtol=values["savedmodel_rtol"],
             atol=values["savedmodel_atol"],
-            training_defaults=dict(_training_default(t) for t in values["savedmodel_training_default"]),
+            training_defaults=dict(training_default(t) for t in values["savedmodel_training_default"]),
             server=str(values["savedmodel_server"]),
             contract=roots["savedmodel_contract"] / str(values["savedmodel_contract"]),
             update_contract=bool(values["savedmodel_update_contract"]),
             allow=validate_rules(values["savedmodel_allow"]),
             forbid_ops=tuple(o.strip() for o in str(values["savedmodel_forbid_ops"] or "").split(",") if o.strip()),
             baselines=model_args("savedmodel_baseline"),
+            baseline_rtol=values["savedmodel_baseline_rtol"],
+            baseline_atol=values["savedmodel_baseline_atol"],
+            baseline_max_moved=shares,
+            golden_rtol=values["savedmodel_golden_rtol"],
+            golden_atol=values["savedmodel_golden_atol"],
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),
             server_timeout=values["savedmodel_server_timeout"],
             timeout=values["savedmodel_timeout"],
             strict=bool(values["savedmodel_strict"]),
-            domain=_domain_policy(values["savedmodel_domain"]),
+            domain=domain_policy(values["savedmodel_domain"]),
             max_input_bytes=values["savedmodel_max_input_bytes"],
             schemas=tuple((name, roots["savedmodel_schema"] / path) for name, path in
                           (parse_schema_arg(t) for t in values["savedmodel_schema"])),
@@ -360,14 +382,3 @@ class Settings:
             concurrency=values["savedmodel_concurrency"],
             paths=paths,
         )
-
-
-def _domain_policy(value: object) -> str:
-    policy = str(value or "report").strip().lower()
-    if policy not in ("report", "reject", "accept"):
-        import difflib
-
-        close = difflib.get_close_matches(policy, ["report", "reject", "accept"], n=1)
-        hint = f" Did you mean {close[0]}?" if close else ""
-        raise UsageError(f"--savedmodel-domain={value!r}: use report, reject or accept.{hint}")
-    return policy

@@ -81,8 +81,10 @@ def elements(
                                   width=64 if dtype.name == "complex64" else 128)
     if dtype.is_float and dtype.numpy is not None:
         width: Literal[16, 32, 64] = 16 if dtype.name == "float16" else 32 if dtype.name == "float32" else 64
-        lo_f = -DEFAULT_LIMIT if min_value is None else float(min_value)
-        hi_f = DEFAULT_LIMIT if max_value is None else float(max_value)
+        lo_f = -DEFAULT_LIMIT if min_value is None else _inward(float(min_value), dtype.numpy, up=True)
+        hi_f = DEFAULT_LIMIT if max_value is None else _inward(float(max_value), dtype.numpy, up=False)
+        if lo_f > hi_f:
+            raise InvalidArgument(f"{dtype.name}: no {dtype.name} value in [{min_value}, {max_value}]")
         finite = st.floats(lo_f, hi_f, width=width, allow_nan=False, allow_infinity=False)
         if min_value is None and max_value is None:
             finite = finite if plain else realistic_floats(width, finite)
@@ -91,6 +93,20 @@ def elements(
         return st.one_of(finite, *specials) if specials else finite
     raise InvalidArgument(f"dtype {dtype.name} has no numpy equivalent to draw values from "
                           f"(resource, variant, quantized and bfloat16 inputs are not generated)")
+
+
+def _inward(bound: float, numpy_dtype: Any, *, up: bool) -> float:
+    """``bound`` as the nearest value of the input's float dtype inside the range (0.1 is not a float32:
+    a lower bound becomes the next float32 above it, an upper bound the one below)."""
+    kind = np.dtype(numpy_dtype).type
+    near = kind(bound)
+    if not np.isfinite(near):
+        near = kind(np.finfo(kind).max if bound > 0 else np.finfo(kind).min)
+    if up and float(near) < bound:
+        near = np.nextafter(near, kind(np.inf))
+    elif not up and float(near) > bound:
+        near = np.nextafter(near, kind(-np.inf))
+    return float(near)
 
 
 def realistic_floats(width: Literal[16, 32, 64], extremes: st.SearchStrategy[float]) -> st.SearchStrategy[float]:

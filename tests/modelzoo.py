@@ -124,7 +124,8 @@ def wire_types(base: Path) -> Path:
 
 
 def contract_versions(base: Path) -> dict[str, Path]:
-    """v1; a v2 that renames output y to z and makes input x float64; a v3 that only adds an output."""
+    """v1; a v2 that renames output y to z and makes input x float64; a v3 that only adds an output; a v4 that
+    only renames y to z (same function); a v5 that renames y to z and computes x * 2.5 (a rename and a retrain)."""
     def v1(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
         return {"x": x}, {"y": tf.identity(x * 2.0, name="y")}
@@ -137,7 +138,16 @@ def contract_versions(base: Path) -> dict[str, Path]:
         x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
         return {"x": x}, {"y": tf.identity(x * 2.0, name="y"), "extra": tf.identity(x + 1.0, name="extra")}
 
-    return {name: build(base / name, fn) for name, fn in (("v1", v1), ("v2", v2), ("v3", v3))}
+    def v4(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        return {"x": x}, {"z": tf.identity(x * 2.0, name="z")}
+
+    def v5(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
+        return {"x": x}, {"z": tf.identity(x * 2.5, name="z")}
+
+    return {name: build(base / name, fn) for name, fn in (("v1", v1), ("v2", v2), ("v3", v3), ("v4", v4),
+                                                             ("v5", v5))}
 
 
 def shared_state(base: Path) -> Path:

@@ -48,15 +48,18 @@ def synthesize(n: int = 150, seed: int = 0) -> tuple[dict[str, np.ndarray], np.n
     return {name: x[:, i] for i, name in enumerate(FEATURES)}, labels.astype(np.int64)
 
 
-def train(*, seed: int = 0, steps: int = 300, lr: float = 0.05) -> dict[str, np.ndarray]:
+def train(*, seed: int = 0, init_seed: int | None = None, steps: int = 300, lr: float = 0.05) -> dict[str, np.ndarray]:
     """Train the 4-10-10-3 MLP with full-batch gradient descent in numpy (deterministic).
+
+    ``seed`` draws the data; ``init_seed`` (default ``seed + 1``) the initial weights: the same data with
+    another ``init_seed`` is a retrain, the model a team exports next week.
 
     Training in numpy keeps the weights bit-identical across machines and TF
     versions; the exported graphs below then reproduce the forward pass in TF.
     """
     feats, labels = synthesize(150, seed)
     x = np.stack([feats[f] for f in FEATURES], axis=1).astype(np.float64)
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(seed + 1 if init_seed is None else init_seed)
     sizes = (4, *HIDDEN, 3)
     w = [rng.normal(0, np.sqrt(2.0 / a), (a, b)) for a, b in itertools.pairwise(sizes)]
     b = [np.zeros(s) for s in sizes[1:]]
@@ -252,6 +255,8 @@ def export_all(out_dir: Path, *, weights: Mapping[str, np.ndarray] | None = None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="directory to write the exports into")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the initial weights (default 1); another seed is a retrain on the same data")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.out.exists() and any(args.out.iterdir()):
@@ -259,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for sub in ("raw", "parsing", "checkpoint", "frozen"):  # refresh only what we write
             shutil.rmtree(args.out / sub, ignore_errors=True)
-    paths = export_all(args.out)
+    paths = export_all(args.out, weights=train(init_seed=args.seed) if args.seed is not None else None)
     for kind, path in paths.items():
         print(f"{kind:10s} {path}")
     print(f"accuracy   {json.loads((args.out / 'MANIFEST.json').read_text())['accuracy']}")

@@ -139,24 +139,27 @@ def baseline_pair(zoo_dir: Path) -> tuple[Path, Path]:
     return (m.export_raw(zoo_dir / "prod" / "1", w).parent, m.export_raw(zoo_dir / "cand" / "2", nudged).parent)
 
 
-def test_baseline_within_tolerance_passes_and_fails_when_tightened(pytester: pytest.Pytester,
-                                                                   baseline_pair: tuple[Path, Path]) -> None:
+def test_baseline_movement_reports_and_passes_then_gates_with_a_baseline_tolerance(
+        pytester: pytest.Pytester, baseline_pair: tuple[Path, Path]) -> None:
     prod, cand = baseline_pair
     args = [*ARGS, f"--savedmodel=iris={cand}", f"--savedmodel-baseline={prod}", "-k", "baseline"]
     result = pytester.runpytest(*args, "--savedmodel-report=report.json")
     result.assert_outcomes(passed=3)
-    # passing, the gate still says what moved: outputs ranked by their largest delta, with the inputs
+    # passing, the gate still says what moved: per output how often and how far, then the largest movers
     result.stdout.fnmatch_lines([
-        "*savedmodel:iris:baseline::serving_default::parity[[]baseline~raw[]]: outputs that moved most",
+        "*savedmodel:iris:baseline::serving_default::movement[[]baseline~raw[]]: how far predictions moved*",
+        "  class_ids: 0 of * rows changed (0.0%), largest move 0",
         "  logits: max abs *, rel * at [[]*[]]  baseline=* raw=*", "    inputs of that row: {'PetalLength': *"])
     movers = json.loads((pytester.path / "report.json").read_text())["movers"]
     (item, ranked), = movers.items()
-    assert item.endswith("parity[baseline~raw]") and [m["output"] for m in ranked] == ["logits", "probabilities"]
+    assert item.endswith("movement[baseline~raw]") and [m["output"] for m in ranked] == ["logits", "probabilities"]
     assert ranked[0]["max_abs"] > ranked[1]["max_abs"] > 0  # class_ids did not move and is not listed
     assert set(ranked[0]["inputs"]) == {"PetalLength", "PetalWidth", "SepalLength", "SepalWidth"}
-    result = pytester.runpytest(*args, "--savedmodel-rtol=1e-9", "--savedmodel-atol=0")
+    # the general tolerance does not make it a gate; a baseline tolerance does (shrunk, like a parity failure)
+    pytester.runpytest(*args, "--savedmodel-rtol=1e-9", "--savedmodel-atol=0").assert_outcomes(passed=3)
+    result = pytester.runpytest(*args, "--savedmodel-baseline-rtol=1e-9", "--savedmodel-baseline-atol=0")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*savedmodel:iris:baseline::serving_default::parity[[]baseline~raw[]]*",
+    result.stdout.fnmatch_lines(["*savedmodel:iris:baseline::serving_default::movement[[]baseline~raw[]]*",
                                  "*baseline and raw disagree*", "*output '*': * elements differ; max abs error*",
                                  "*inputs of row *"])
 

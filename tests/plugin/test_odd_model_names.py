@@ -21,11 +21,11 @@ def test_a_model_dir_named_with_a_quote_and_a_semicolon_is_served_with_its_basel
         shutil.copytree(testdata / "saved_model_half_plus_two_cpu", d)
     result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-examples=5", "--savedmodel-server=emulator",
                                 f"--savedmodel={model}", f"--savedmodel-baseline={baseline}",
-                                "--savedmodel-checks=parity", "-k", "serving_default", "-v")
+                                "--savedmodel-checks=parity,movement", "-k", "serving_default", "-v")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines_random([
         "savedmodel:m%22q%3Bx%20y::serving_default::parity[[]raw~grpc[]] PASSED*",
         "savedmodel:m%22q%3Bx%20y::serving_default::parity[[]raw~rest[]] PASSED*",
-        "savedmodel:m%22q%3Bx%20y:baseline::serving_default::parity[[]baseline~raw[]] PASSED*",
+        "savedmodel:m%22q%3Bx%20y:baseline::serving_default::movement[[]baseline~raw[]] PASSED*",
         "served paths answered by: TF Serving emulator*AVAILABLE after*",
     ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -239,3 +240,24 @@ def test_a_latency_budget_and_a_regression_against_the_baseline_are_findings(pyt
                                 "--savedmodel-max-p99-ms=0.001")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*warm p99 * ms is over the budget of 0.001 ms (--savedmodel-max-p99-ms)*"])
+
+
+def test_under_xdist_the_summary_keeps_the_server_line_and_the_json_report_is_typed(
+        pytester: pytest.Pytester, testdata: Path, zoo_dir: Path) -> None:
+    from tests import modelzoo
+
+    model = testdata / "saved_model_half_plus_two_cpu"
+    nan = modelzoo.nan_region(zoo_dir / "xdist_nan")  # its finite item fails in a worker
+    result = pytester.runpytest("-p", "no:cacheprovider", "--savedmodel-examples=5", "--savedmodel-server=emulator",
+                                f"--savedmodel={model}", f"--savedmodel=nan={nan}",
+                                "--savedmodel-checks=load,parity,finite", "-k", "serving_default or load", "-n", "2",
+                                "--savedmodel-report=r.json")
+    result.stdout.fnmatch_lines(["served paths answered by: TF Serving emulator*AVAILABLE after*"])
+    assert result.parseoutcomes()["failed"] == 1
+    doc = json.loads((pytester.path / "r.json").read_text())
+    rows = doc["results"]
+    assert rows and all(isinstance(r["version"], int) and isinstance(r["examples"], int) for r in rows)
+    assert all(r["max_abs"] is None or isinstance(r["max_abs"], float) for r in rows)
+    assert {r["export"] for r in rows} == {"saved_model_half_plus_two_cpu", "nan"}
+    (failure,) = doc["failures"]
+    assert failure["text"].startswith("[finding] ")  # not "[gw0] linux -- Python ...": no xdist worker prefix

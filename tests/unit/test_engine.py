@@ -61,7 +61,9 @@ def test_the_planner_plans_every_path_from_the_registry(tmp_path: Path, model_di
     frozen_parity = plan[7]
     assert frozen_parity.left == Side("raw", "savedmodel:m", "serving_default")
     assert frozen_parity.right == Side("frozen", "savedmodel:m", "serving_default", str(frozen))
-    assert frozen_parity.info() == {"model": "m:frozen", "signature": "serving_default", "pair": "raw~frozen"}
+    # a frozen graph has no version of its own: the item shows the version of the SavedModel it is compared with
+    assert frozen_parity.info() == {"model": "m:frozen", "version": 1, "signature": "serving_default",
+                                    "pair": "raw~frozen"}
 
 
 def test_a_tf2_export_gets_the_eager_path_and_served_paths_follow_the_server_mode(tmp_path: Path,
