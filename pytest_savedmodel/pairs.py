@@ -15,6 +15,11 @@ inputs, no parse spec) pair when
 2. every feature of P that R has no input for may be left out of an Example (it is not a required FixedLen);
 3. R and P share at least one output name; the shared outputs are compared.
 
+**Missing values.** A raw graph may drop a value as missing (feature columns drop a dense ``''`` or ``-1``:
+:attr:`SignatureSpec.missing`); the equivalent tf.Example leaves that feature out (see
+:func:`~pytest_savedmodel.tfexample.without_missing`). Where the parsing graph takes the value as present,
+:func:`missing_risks` says so: a client sending the literal value gets two answers.
+
 Where several raw signatures qualify for one P, the one with the most shared outputs wins, then the first
 alphabetically. A ``--savedmodel-pair=RAW~PARSING`` names a pair the rule does not see (dtypes that differ, or
 another choice among candidates): it needs 2 and 3 and that every input of RAW is a feature of PARSING, and
@@ -31,7 +36,7 @@ from pytest_savedmodel._names import id_part
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.spec import DType, SignatureSpec
 
-__all__ = ["Pairing", "SignaturePair", "explicit_pair", "identical", "pair_problem", "pairing"]
+__all__ = ["Pairing", "SignaturePair", "explicit_pair", "identical", "missing_risks", "pair_problem", "pairing"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,26 @@ def pair_problem(raw: SignatureSpec, parsing: SignatureSpec, *, explicit: bool =
         return (f"no output name in common ({', '.join(sorted(raw.outputs))} / "
                 f"{', '.join(sorted(parsing.outputs))})")
     return None
+
+
+def _literal(value: object) -> str:
+    return repr(value.decode("utf-8", "replace")) if isinstance(value, bytes) else repr(value)
+
+
+def missing_risks(raw: SignatureSpec, parsing: SignatureSpec, *, names: tuple[str, str] = ("raw", "parsing")
+                  ) -> list[str]:
+    """Features whose missing value (the raw graph drops it) the parsing graph takes as a present value: the two
+    answer a client's literal value differently (the comparison leaves it out of the tf.Example; clients must too)."""
+    ps = parsing.parse_spec
+    risks = []
+    for key, value in sorted(raw.missing.items()):
+        if ps is None or key not in ps.keys or parsing.missing.get(key) == value:
+            continue
+        risks.append(f"feature {key!r}: {names[0]} signature {raw.key!r} treats {_literal(value)} as missing (its "
+                     f"graph compares {key} with {_literal(value)} and drops the matches), while {names[1]} signature "
+                     f"{parsing.key!r} reads a tf.Example holding {key}={value!r} as a present value; clients must "
+                     f"leave {key} out of the tf.Example instead of sending {value!r}")
+    return risks
 
 
 def _pair(raw: SignatureSpec, parsing: SignatureSpec, *, explicit: bool = False) -> SignaturePair:

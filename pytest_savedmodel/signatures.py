@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_savedmodel._domains import find_domains
 from pytest_savedmodel._lazy import import_tf
+from pytest_savedmodel._missing import find_missing
 from pytest_savedmodel._parsespec import find_parse_specs
 from pytest_savedmodel.errors import ModelLoadError, TagSetNotFound
 from pytest_savedmodel.spec import (
@@ -173,9 +174,11 @@ def _ops(meta_graph: Any) -> frozenset[str]:
 
 
 def _with_domains(ref: ModelRef, mg: Any, sigs: dict[str, SignatureSpec]) -> dict[str, SignatureSpec]:
-    """The signatures with the input domains the graph implies (see :mod:`pytest_savedmodel._domains`)."""
+    """The signatures with the input domains and missing values the graph implies (see
+    :mod:`pytest_savedmodel._domains`, :mod:`pytest_savedmodel._missing`)."""
     try:
         found = find_domains(mg, sigs, assets=ref.path / "assets")
+        missing = find_missing(mg, sigs)
     except Exception as exc:  # recovery is best effort; never block inspection
         import warnings
 
@@ -186,6 +189,8 @@ def _with_domains(ref: ModelRef, mg: Any, sigs: dict[str, SignatureSpec]) -> dic
         s = sigs[key]
         ps = replace(s.parse_spec, domains=features) if s.parse_spec is not None and features else s.parse_spec
         out[key] = replace(s, domains=inputs, parse_spec=ps)
+    for key, values in missing.items():
+        out[key] = replace(out[key], missing=values)
     return out
 
 

@@ -289,6 +289,9 @@ class SignatureSpec:
     graph_dtypes: dict[str, DType] = field(default_factory=dict)  # input alias -> dtype of the graph tensor fed
     #: input alias -> the values the graph accepts for it (see :class:`Domain`; filled when inspected)
     domains: Mapping[str, Domain] = field(default_factory=dict, compare=False)
+    #: input alias (or, for a parsing signature, tf.Example feature key) -> the value its graph drops as missing:
+    #: compared with a scalar constant, the matches dropped (feature columns' '' and -1); read from the graph
+    missing: Mapping[str, int | float | bytes] = field(default_factory=dict, compare=False)
     #: a digest of what the signature computes when every output comes from one traced function (TF2 exports):
     #: two signatures of the same function share it though their tensor names differ ("" when not known)
     function: str = field(default="", compare=False)

@@ -5,21 +5,25 @@ written with the spec's kind (float32 -> float_list, int64 -> int64_list with
 ``astype(int64)``, string -> bytes_list). That is deliberate: when an export's
 parse spec declares a float feature as int64, the value a client sends loses its
 fraction, and parity with the raw export shows it. A feature absent from the
-dict is omitted from every Example, so the parse default applies.
+dict is omitted from every Example, so the parse default applies. A :class:`FeatureRows` may also leave single
+values out (``absent``): :func:`without_missing` makes the tf.Example request equivalent to raw inputs whose
+graph drops a *missing* value (feature columns' ``''`` and ``-1``), a value the tf.Example then does not hold.
 TensorFlow's protobuf classes are imported when a function runs, never at import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from pytest_savedmodel.errors import InvalidArgument
-from pytest_savedmodel.spec import FeatureSpec, ParseSpec
+from pytest_savedmodel.spec import Features, FeatureSpec, ParseSpec, SignatureSpec
 
-__all__ = ["FeatureRows", "decode_example", "encode_examples", "example_pb2", "example_proto", "rows_of"]
+__all__ = ["FeatureRows", "decode_example", "encode_examples", "example_pb2", "example_proto", "examples_request",
+           "omissions_noted", "omitted_note", "rows_of", "without_missing"]
 
 
 class FeatureRows(dict[str, Any]):
@@ -27,19 +31,108 @@ class FeatureRows(dict[str, Any]):
 
     Needed when every feature of a batch is optional and left out: ``FeatureRows({}, rows=3)``
     encodes three empty tf.Examples (each feature takes its parse default), where a plain
-    ``{}`` has no batch size. Everything else treats it as the dict it is.
+    ``{}`` has no batch size. ``absent`` maps a feature to a boolean mask shaped like its
+    array: the values marked are left out of their tf.Example, and a row left with none
+    omits the feature (see :func:`without_missing`). Everything else treats it as the dict it is.
 
     Example:
         >>> encode_examples(FeatureRows({}, rows=2), spec)
         [b'', b'']
     """
 
-    def __init__(self, features: Mapping[str, Any], *, rows: int) -> None:
+    def __init__(self, features: Mapping[str, Any], *, rows: int,
+                 absent: Mapping[str, np.ndarray] | None = None) -> None:
         super().__init__(features)
         self.rows = rows
+        self.absent = dict(absent or {})
 
     def __repr__(self) -> str:
-        return f"FeatureRows({dict.__repr__(self)}, rows={self.rows})"
+        extra = f", absent={self.absent!r}" if self.absent else ""
+        return f"FeatureRows({dict.__repr__(self)}, rows={self.rows}{extra})"
+
+
+def _equal(values: np.ndarray, missing: int | float | bytes) -> np.ndarray:
+    """Elementwise ``values == missing``; strings compared as UTF-8 bytes."""
+    if isinstance(missing, bytes):
+        if values.dtype.kind not in "OSU":
+            return np.zeros(values.shape, dtype=bool)
+        flat = [(v.encode() if isinstance(v, str) else v) == missing for v in values.reshape(-1)]
+        return np.asarray(flat, dtype=bool).reshape(values.shape)
+    if values.dtype.kind not in "iufb":
+        return np.zeros(values.shape, dtype=bool)
+    return np.asarray(values == missing, dtype=bool)
+
+
+def without_missing(features: Features, missing: Mapping[str, int | float | bytes],
+                    parse_spec: ParseSpec | None = None) -> Features:
+    """The tf.Example request equivalent to raw ``features`` for a graph that drops ``missing`` values.
+
+    ``missing`` is the raw signature's :attr:`~pytest_savedmodel.spec.SignatureSpec.missing` (input -> the value
+    its graph compares with and drops). A value equal to it is left out of its tf.Example, and a row left with no
+    value omits the feature, as a client leaves out what it does not have: that is the request the raw one stands
+    for. A FixedLen feature of ``parse_spec`` cannot lose part of a row: it is omitted only where the whole row is
+    missing. ``features`` itself when nothing is left out, else a :class:`FeatureRows` with ``absent`` marks.
+
+    Example:
+        >>> rows = without_missing({"zip": np.array([b"", b"10115"], object)}, {"zip": b""})
+        >>> [decode_example(e) for e in encode_examples(rows)]
+        [{}, {'zip': array([b'10115'], dtype=object)}]
+    """
+    specs = {f.key: f for f in parse_spec.features} if parse_spec is not None else {}
+    absent: dict[str, np.ndarray] = {}
+    for key, value in missing.items():
+        if key not in features or isinstance(features[key], (list, tuple)) or np.ndim(features[key]) == 0:
+            continue
+        arr = np.asarray(features[key])
+        hit = _equal(arr, value)
+        spec = specs.get(key)
+        if spec is not None and spec.kind == "fixed":
+            whole = hit.reshape(len(arr), -1).all(axis=1)
+            hit = np.broadcast_to(whole.reshape((-1,) + (1,) * (arr.ndim - 1)), arr.shape).copy()
+        if hit.any():
+            absent[key] = hit
+    if not absent:
+        return features
+    return FeatureRows(features, rows=rows_of(features), absent={**getattr(features, "absent", {}), **absent})
+
+
+def examples_request(features: Features, raw: SignatureSpec, parsing: SignatureSpec) -> Features:
+    """``features`` drawn for raw signature ``raw`` as the request a client sends parsing signature ``parsing``:
+    the values ``raw``'s graph drops as missing left out (:func:`without_missing`); else ``features`` as they are."""
+    if raw.parse_spec is not None or parsing.parse_spec is None or not raw.missing:
+        return features
+    return without_missing(features, raw.missing, parsing.parse_spec)
+
+
+@contextmanager
+def omissions_noted(sent: Features, raw: SignatureSpec) -> Iterator[None]:
+    """A finding raised inside gets :func:`omitted_note`: which values of ``sent`` its tf.Examples left out."""
+    try:
+        yield
+    except AssertionError as exc:
+        note = omitted_note(sent, raw.missing, raw=f"raw signature {raw.key!r}")
+        if note is not None:
+            exc.add_note(note)
+        raise
+
+
+def _show(value: Any) -> str:
+    return repr(value.decode("utf-8", "replace")) if isinstance(value, bytes) else repr(value)
+
+
+def omitted_note(features: Mapping[str, Any], missing: Mapping[str, int | float | bytes], *,
+                 raw: str = "the raw signature") -> str | None:
+    """The words saying which values :func:`without_missing` left out of ``features``' tf.Examples (None: none)."""
+    absent = getattr(features, "absent", {})
+    parts = []
+    for key, mask in sorted(absent.items()):
+        rows = np.flatnonzero(np.asarray(mask).reshape(len(mask), -1).any(axis=1)).tolist()
+        shown = ", ".join(map(str, rows[:8])) + (", ..." if len(rows) > 8 else "")
+        value = f" = {_show(missing[key])}" if key in missing else ""
+        parts.append(f"{key}{value} in row{'s' if len(rows) > 1 else ''} {shown}")
+    if not parts:
+        return None
+    return f"(left out of the tf.Examples as missing: {'; '.join(parts)}; the graph of {raw} drops these values)"
 
 
 def example_pb2() -> Any:
@@ -133,7 +226,8 @@ def encode_examples(
             shape ``[1]`` a ``[batch]`` array is fine; VarLen/ragged features take an
             object array (or list) of per-row 1-D arrays.
         parse_spec: the spec whose dtypes decide each feature's kind; keys not in it
-            are written by their numpy dtype.
+            are written by their numpy dtype. A :class:`FeatureRows`' ``absent`` values are left out
+            (:func:`without_missing`), so every path that encodes tf.Examples this way sends the same request.
         batch_size: required only when ``features`` is empty (and not a :class:`FeatureRows`).
 
     Example:
@@ -141,10 +235,18 @@ def encode_examples(
         '0a0f0a0d0a017812081206...'
     """
     n = rows_of(features, batch_size)
+    absent: Mapping[str, np.ndarray] = getattr(features, "absent", {})
     out = []
     for i in range(n):
-        row = {k: (v[i] if isinstance(v, (list, tuple)) else np.asarray(v)[i] if np.ndim(v) else v)
-               for k, v in features.items()}
+        row = {}
+        for k, v in features.items():
+            value = v[i] if isinstance(v, (list, tuple)) else np.asarray(v)[i] if np.ndim(v) else v
+            if k in absent:
+                keep = ~np.asarray(absent[k][i], dtype=bool).reshape(-1)
+                if not keep.any():
+                    continue  # the feature is left out of this row's Example
+                value = value if keep.all() else _row_values(value)[keep]
+            row[k] = value
         out.append(example_proto(row, parse_spec).SerializeToString())
     return out
 

@@ -105,3 +105,17 @@ def parsing_dir(zoo_dir: Path) -> Path:
     from tests import zoo_keras
 
     return zoo_keras.parsing_module(zoo_dir / "parsing_module")
+
+
+@pytest.fixture(scope="session")
+def estimator_zoo(zoo_dir: Path) -> dict[str, Path]:
+    """Estimator-style exports (tests/zoo_estimator.py): ``heads*`` one SavedModel with raw and parsing signatures,
+    ``pair*`` a dir holding the ``raw`` and ``parsing`` exports; ``*_zip_default``, ``*_age_scale``: planted."""
+    from tests import zoo_estimator as z
+
+    base, out = zoo_dir / "estimator", {}
+    for suffix, zip_default, age_scale in (("", None, 1.0), ("_zip_default", "UNK", 1.0), ("_age_scale", None, 1.02)):
+        out[f"heads{suffix}"] = z.estimator_heads(base / f"heads{suffix}", zip_default=zip_default, age_scale=age_scale)
+        z.estimator_pair(base / f"pair{suffix}", zip_default=zip_default, age_scale=age_scale)
+        out[f"pair{suffix}"] = base / f"pair{suffix}"
+    return out

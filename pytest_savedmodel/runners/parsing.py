@@ -16,7 +16,10 @@ class ParsingRunner(RawRunner):
     """Calls a parsing signature (serialized tf.Example input) with features keyed by feature name.
 
     Features absent from the dict are omitted from every Example, so the parse
-    spec's default applies, exactly as for a client that leaves a feature out.
+    spec's default applies, exactly as for a client that leaves a feature out. A
+    :class:`~pytest_savedmodel.tfexample.FeatureRows` leaves its ``absent`` values out
+    too: the raw~parsing comparison sends a raw request whose graph drops a missing
+    value (``''``, ``-1``) as the tf.Example without it (``without_missing``).
 
     Example:
         >>> with ParsingRunner(ref, spec.signature("classify_x_to_y")) as r:

@@ -176,6 +176,12 @@ class RestRunner(Runner):
             for key, value in sorted(features.items()):
                 row = np.asarray(np.asarray(value, dtype=object)[i] if np.asarray(value).dtype == object
                                  else np.asarray(value)[i]).reshape(-1)
+                mask = getattr(features, "absent", {}).get(key)  # values the raw graph drops: left out, as gRPC
+                if mask is not None:
+                    keep = ~np.asarray(mask[i], dtype=bool).reshape(-1)
+                    if not keep.any():
+                        continue
+                    row = row[keep]
                 dtype = kinds.get(key)
                 if (dtype is not None and dtype.is_string) or row.dtype.kind in "OSU":
                     ex[key] = [to_json_value(v if isinstance(v, bytes) else str(v).encode()) for v in row]
