@@ -86,14 +86,14 @@ def signature(ctx: CheckContext) -> None:
                    f"no raw path ({why}); pair it with --savedmodel-pair=RAWSIG~{key} if one corresponds"])
 
 
-def _per_input(ctx: CheckContext, body: Callable[[Features], None], *, min_batch: int = 1) -> None:
+def _per_input(ctx: CheckContext, body: Callable[[Features], None], *, min_batch: int = 1, bulk: bool = True) -> None:
     assert ctx.signature is not None
     if not ctx.signature.inputs:
         ctx.result.examples = 1
         body({})
         return
     sig = ctx.generation_signature(ctx.draw)
-    ctx.prove(body, ctx.strategy(sig, min_batch=min_batch), sweep=sig)
+    ctx.prove(body, ctx.strategy(sig, min_batch=min_batch), sweep=sig, bulk=bulk)
 
 
 @_register("outputs", "outputs have the declared dtypes and shapes")
@@ -128,7 +128,8 @@ def batch(ctx: CheckContext) -> None:
             f"2 while one row runs: {why}\nThe other checks of this signature ran one row at a time. Clients that "
             f"send several rows, and TF Serving's request batching (--enable_batching), will fail the same way",
             signature=runner.signature.key)
-    _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2)
+    # not in bulk: it calls the model once per row of a batch (its sweep of 64 rows is the batch of 64)
+    _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2, bulk=False)
 
 
 @_register("determinism", "the same inputs twice give the same outputs")
@@ -163,16 +164,19 @@ def domain(ctx: CheckContext) -> None:
 @_register("parse_spec", "the tf.Example parse spec agrees with the raw inputs")
 def parse_spec(ctx: CheckContext) -> None:
     from pytest_savedmodel.checks import check_pair_spec
+    from pytest_savedmodel.pairs import missing_risks
 
     left, right = ctx.planned.left, ctx.planned.right
     assert left is not None and right is not None
-    ctx.risks(check_pair_spec(ctx.side_signature(left), ctx.side_signature(right), names=(left.word, right.word),
-                              training_defaults=ctx.settings.training_defaults))
+    raw, parsing, names = ctx.side_signature(left), ctx.side_signature(right), (left.word, right.word)
+    ctx.risks([*check_pair_spec(raw, parsing, names=names, training_defaults=ctx.settings.training_defaults),
+               *missing_risks(raw, parsing, names=names)])
 
 
 @_register("parity", "two paths give the same outputs on the same generated inputs")
 def parity(ctx: CheckContext) -> None:
     from pytest_savedmodel.checks import check_parity
+    from pytest_savedmodel.tfexample import examples_request, omissions_noted
 
     p = ctx.planned
     assert p.left is not None and p.right is not None
@@ -187,10 +191,12 @@ def parity(ctx: CheckContext) -> None:
                              f"{p.model} signature {parsing.key!r} (see the parse_spec check)")
         fill = {k: ctx.settings.training_defaults[k] for k in p.optional}
 
-    def body(features: Features) -> None:
+    def body(features: Features) -> None:  # raw features sent as tf.Examples: what the raw graph drops left out
+        sent = examples_request(features, left.signature, right.signature) if p.feed != "examples" else features
         try:
-            check_parity(left, right, features, tolerance=ctx.tolerance, stats=ctx.result,
-                         left_features=_filled(features, fill, left.signature) if fill else None)
+            with omissions_noted(sent, left.signature):
+                check_parity(left, right, sent, tolerance=ctx.tolerance, stats=ctx.result,
+                             left_features=_filled(features, fill, left.signature) if fill else None)
         except RunnerError as exc:
             raise ctx.served(exc) from None
 

@@ -7,7 +7,7 @@ Hypothesis (so settings, profiles, seeds and shrinking apply) and raise a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +20,6 @@ from pytest_savedmodel.errors import (
     OutOfMemory,
     ParityMismatch,
     RunnerError,
-    SavedModelError,
     Unrunnable,
 )
 from pytest_savedmodel.results import CheckResult
@@ -145,8 +144,10 @@ def run_property(
     home: Any = None,
     seed: int | None = None,
     examples: Sequence[Features] = (),
+    bulk: Iterable[Features] = (),
 ) -> None:
-    """Run ``body`` on feature dicts drawn from ``strategy`` under the active Hypothesis profile.
+    """Run ``body`` on feature dicts drawn from ``strategy`` under the active Hypothesis profile, then on each
+    batch of ``examples`` (the sweep) and of ``bulk`` (many rows per call, :mod:`pytest_savedmodel.bulk`).
 
     ``digest`` keeps Hypothesis's example database apart between checks that
     share this helper (it is mixed into the test's identity). ``database`` is the
@@ -154,6 +155,8 @@ def run_property(
     directory Hypothesis may write its other files to (its default is ``./.hypothesis``).
     """
     from hypothesis import HealthCheck, given, settings
+
+    from pytest_savedmodel.bulk import BulkState, check_chunk, run_batch
 
     hung: list[Unrunnable | OutOfMemory] = []
 
@@ -201,27 +204,14 @@ def run_property(
     for batch in examples:  # after the generated ones, which shrink well (a sweep: see pytest_savedmodel.sweep)
         if stats is not None:
             stats.examples += 1
-        _run_batch(body, batch)
-
-
-def _run_batch(body: Callable[[Features], None], batch: Features) -> None:
-    """``body(batch)``; if it fails, the first row that fails alone is reported instead (a minimal input)."""
-    import numpy as np
-
-    try:
-        body(batch)
-    except (Unrunnable, OutOfMemory):
-        raise  # narrowing it down would wait out the deadline (or exhaust memory) once a row
-    except (AssertionError, SavedModelError) as exc:
-        rows = len(next(iter(batch.values())))
-        for i in range(rows):
-            try:
-                body({k: np.asarray(v)[i:i + 1] for k, v in batch.items()})
-            except (AssertionError, SavedModelError) as row_exc:
-                row_exc.add_note(f"(found by the sweep batch of {rows} rows covering each input's range: row {i})")
-                raise row_exc from None
-        exc.add_note(f"(found by the sweep batch of {rows} rows covering each input's range; no row fails alone)")
-        raise
+        run_batch(body, batch)
+    state = BulkState()
+    for chunk in bulk:  # rows by the thousand, a few calls (the bulk phase: see pytest_savedmodel.bulk)
+        if stats is not None:
+            stats.examples += len(next(iter(chunk.values())))
+        check_chunk(body, chunk, state)
+    if state.risk and stats is not None and hasattr(stats, "risks"):
+        stats.risks.append(state.risk)
 
 
 def _shape_ok(declared: tuple[int | None, ...] | None, got: tuple[int, ...]) -> bool:

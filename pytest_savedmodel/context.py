@@ -82,12 +82,16 @@ class CheckContext:
         top = self.settings.max_batch
         return example_features(sig.parse_spec, batch_size=st.integers(1, top), schema=self.schema)
 
-    def prove(self, body: Callable[[Features], None], strategy: Any, *, sweep: SignatureSpec | None = None) -> None:
-        """Run ``body`` on generated inputs (Hypothesis: seed, database, shrinking), after the sweep of ``sweep``
-        (one batch covering each input's range; :mod:`pytest_savedmodel.sweep`) when it applies."""
+    def prove(self, body: Callable[[Features], None], strategy: Any, *, sweep: SignatureSpec | None = None,
+              bulk: bool = True) -> None:
+        """Run ``body`` on generated inputs (Hypothesis: seed, database, shrinking), then on the sweep of ``sweep``
+        (one batch covering each input's range; :mod:`pytest_savedmodel.sweep`) and, with ``bulk``, on
+        ``--savedmodel-rows`` rows in batches (:mod:`pytest_savedmodel.bulk`), where they apply."""
         digest = self.planned.nodeid
-        examples = []
+        examples: list[Features] = []
+        rows: Any = ()
         if sweep is not None and self.one_row_only() is None:
+            from pytest_savedmodel.bulk import DEFAULT_ROWS, bulk_batches
             from pytest_savedmodel.sweep import sweep_inputs
 
             schema = self.schema
@@ -95,13 +99,16 @@ class CheckContext:
             batch = sweep_inputs(sweep, domains=declared)
             if batch is not None:
                 examples.append(batch)
+            if bulk:
+                rows = bulk_batches(sweep, rows=getattr(self.settings, "rows", DEFAULT_ROWS), digest=digest,
+                                    seed=getattr(self.settings, "seed", None) or 0, domains=declared)
         if self.session is not None:
-            self.session.prove(body, strategy, result=self.result, digest=digest, examples=examples)
+            self.session.prove(body, strategy, result=self.result, digest=digest, examples=examples, bulk=rows)
             return
         from pytest_savedmodel.checks import run_property
 
         run_property(body, strategy, digest=digest, stats=self.result, seed=getattr(self.settings, "seed", None),
-                     max_examples=self.settings.examples, examples=examples)
+                     max_examples=self.settings.examples, examples=examples, bulk=rows)
 
     def one_row_only(self) -> str | None:
         """Why the drawn signature fails for a batch of 2 though it declares batch -1 (then checks draw one row)."""

@@ -257,14 +257,16 @@ class Session(LockedContract):
             raise UsageError(f"{export.label} has no callable signature (only {sorted(spec.signatures)})")
 
     # ------------------------------------------------------------------ generated inputs
-    def prove(self, body: Any, strategy: Any, *, result: CheckResult, digest: str, examples: Any = ()) -> None:
+    def prove(self, body: Any, strategy: Any, *, result: CheckResult, digest: str, examples: Any = (),
+              bulk: Any = ()) -> None:
         from pytest_savedmodel.checks import run_property
 
         if self.hypothesis_home is None:
             self.hypothesis_home = self._tempdir("savedmodel-hypothesis-")
         try:
             run_property(body, strategy, database=self.database, home=self.hypothesis_home, seed=self.settings.seed,
-                         stats=result, digest=digest, max_examples=self.settings.examples, examples=examples)
+                         stats=result, digest=digest, max_examples=self.settings.examples, examples=examples,
+                         bulk=bulk)
         except ParityMismatch as exc:
             self._save_counterexample(exc, result)
             raise

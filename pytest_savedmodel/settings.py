@@ -66,8 +66,11 @@ _CORE = [
            "Repeatable.", metavar="[NAME:]RAWSIG~PARSINGSIG", multiple=True),
     Option("--savedmodel-checks", f"comma-separated checks to collect (default: all of {','.join(CHECKS)}).",
            ",".join(CHECKS), metavar="LIST"),
-    Option("--savedmodel-examples", "generated examples per check (default: the Hypothesis profile's "
-           "max_examples).", metavar="N", kind="int"),
+    Option("--savedmodel-examples", "Hypothesis examples per generated check: small batches that explore shapes "
+           "and edge values and shrink well (default: 25).", 25, metavar="N", kind="int"),
+    Option("--savedmodel-rows", "rows per row-wise check (finite, outputs, determinism, parity) drawn with numpy "
+           "and checked in a few batched calls after the Hypothesis examples, within 2 s per item (default: "
+           "2000; 0 turns the bulk phase off).", 2000, metavar="N", kind="int"),
     Option("--savedmodel-max-batch", "largest generated batch (default: 4).", 4, metavar="N", kind="int"),
     Option("--savedmodel-rtol", "relative tolerance for float outputs (default: 1e-4).", 1e-4, metavar="X",
            kind="float"),
@@ -186,7 +189,8 @@ class Settings:
     signatures: tuple[str, ...] = ()
     pairs: tuple[PairArg, ...] = ()  # --savedmodel-pair: raw~parsing signatures of one SavedModel
     checks: frozenset[str] = frozenset(CHECKS)
-    examples: int | None = None
+    examples: int | None = 25
+    rows: int = 2000  # the bulk phase (pytest_savedmodel.bulk)
     max_batch: int = 4
     rtol: float = 1e-4
     atol: float = 1e-5
@@ -321,7 +325,10 @@ class Settings:
                           ("savedmodel_concurrency", 1), ("savedmodel_latency_regression", 1)):
             if values[dest] is not None and values[dest] < low:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: must be at least {low}")
-        for dest, high in (("savedmodel_latency_requests", 100_000), ("savedmodel_concurrency", 64)):
+        if values["savedmodel_rows"] < 0:
+            raise UsageError(f"--savedmodel-rows={values['savedmodel_rows']}: give a number of rows, 0 or more")
+        for dest, high in (("savedmodel_latency_requests", 100_000), ("savedmodel_concurrency", 64),
+                           ("savedmodel_rows", 1_000_000)):
             if values[dest] > high:
                 raise UsageError(f"--{dest.replace('_', '-')}={values[dest]}: at most {high} (the checks are bounded)")
         if values["savedmodel_max_p99_ms"] is not None and values["savedmodel_max_p99_ms"] <= 0:
@@ -349,6 +356,7 @@ class Settings:
             pairs=tuple(dict.fromkeys(PairArg.parse(t) for t in values["savedmodel_pair"])),
             checks=checks,
             examples=values["savedmodel_examples"],
+            rows=values["savedmodel_rows"],
             max_batch=values["savedmodel_max_batch"],
             rtol=values["savedmodel_rtol"],
             atol=values["savedmodel_atol"],

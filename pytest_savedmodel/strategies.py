@@ -94,8 +94,16 @@ def tensors(
     # Large arrays (an image) draw a few elements and fill the rest with one value Hypothesis can reuse.
     plain = elements(spec.dtype, min_value=min_value, max_value=max_value, allow_nan=allow_nan,
                      allow_infinity=allow_infinity, values=values, plain=True)
-    return dims.flatmap(lambda shape: hnp.arrays(np_dtype, shape, elements=elems,
-                                                 fill=st.nothing() if math.prod(shape) <= 64 else plain))
+    built: dict[tuple[int, ...], st.SearchStrategy[np.ndarray]] = {}  # one arrays strategy per shape: building
+    # (and validating) one per draw cost about as much as drawing its elements
+
+    def arrays(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
+        if shape not in built:
+            built[shape] = hnp.arrays(np_dtype, shape, elements=elems,
+                                      fill=st.nothing() if math.prod(shape) <= 64 else plain)
+        return built[shape]
+
+    return dims.flatmap(arrays)
 
 
 def _batch_strategy(batch_size: int | st.SearchStrategy[int]) -> st.SearchStrategy[int]:
