@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 EXPORT := examples/iris/export
 
-.PHONY: iris test lint bench fuzz clean
+.PHONY: iris test lint bench fuzz tfserving-suite clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -31,10 +31,19 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python benchmarks/emulator_speed.py
+	$(VENV)/bin/python benchmarks/rare_region.py
+	$(VENV)/bin/python benchmarks/suite_speed.py
 
 ## A bounded fuzz run of the emulator (10,000 REST and gRPC requests on loopback, 10 minutes at most).
 fuzz: $(STAMP)
 	$(VENV)/bin/python benchmarks/fuzz_emulator.py --requests 10000 --seconds 600
+
+## TF Serving's own integration test (tensorflow_model_server_test.py) against the emulator. TFSERVING is a
+## checkout of github.com/tensorflow/serving (see scripts/tfserving_suite.py for how to get one); nothing is fetched.
+tfserving-suite: $(STAMP)
+	@test -n "$(TFSERVING)" || { echo "usage: make tfserving-suite TFSERVING=/path/to/serving-checkout"; exit 2; }
+	$(VENV)/bin/python scripts/tfserving_suite.py $(TFSERVING)
 
 clean:
 	rm -rf $(EXPORT) .pytest_cache .hypothesis

@@ -23,7 +23,8 @@ METHODS = ("predict", "classify", "regress")
 
 
 class GrpcRunner(Runner):
-    """Predict, Classify or Regress over real gRPC against any TF Serving.
+    """Predict, Classify or Regress over real gRPC against any TF Serving, at ``host:port`` or, for a server started
+    with ``--grpc_socket_path``, ``unix:/path/to.sock``.
 
     Classify and Regress outputs are TF Serving's answer as it is (see
     :mod:`pytest_savedmodel.serving.shape_rules`): ``outputs`` one float32 per example (``[N]``, whatever rank the
@@ -113,7 +114,7 @@ class GrpcRunner(Runner):
         for alias, value in features.items():
             spec = self.signature.inputs.get(alias)
             enum = spec.dtype.enum if spec is not None and spec.dtype.numpy is not None else None
-            request.inputs[alias].CopyFrom(to_proto(value, dtype_enum=enum))
+            to_proto(value, dtype_enum=enum, out=request.inputs[alias])  # written in place: no copy
         response = self._call("Predict", request, features)
         return {alias: from_proto(t) for alias, t in response.outputs.items()}
 

@@ -11,12 +11,14 @@ comes back, as from the real server.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from pytest_savedmodel.serving.emulator.servables import AVAILABLE, ModelManager, Servable
+from pytest_savedmodel.serving.emulator.metrics import METRICS
+from pytest_savedmodel.serving.emulator.servables import AVAILABLE, Loaded, ModelManager
 from pytest_savedmodel.serving.emulator.status import ServingError
 from pytest_savedmodel.serving.shape_rules import Rejection, classification_answer, regression_answer
 from pytest_savedmodel.serving.tensorproto import from_proto, to_proto
@@ -54,9 +56,13 @@ def proto_to_ndarray(alias: str, proto: Any) -> np.ndarray:
         raise ServingError("INVALID_ARGUMENT", f"tensor parsing error: {alias}") from None
 
 
-def ndarray_to_proto(value: Any, *, as_content: bool = False) -> Any:
-    """A fetched tensor as TF Serving writes it: typed fields (AsProtoField) or tensor_content."""
-    return to_proto(value, as_content=as_content)
+def ndarray_to_proto(value: Any, *, as_content: bool = False, out: Any = None) -> Any:
+    """A fetched tensor as TF Serving writes it: typed fields (AsProtoField) or tensor_content (into ``out``)."""
+    return to_proto(value, as_content=as_content, out=out)
+
+
+#: dtypes whose arrays read back from a response proto unchanged (``from_proto``'s direct path)
+_SAME_THROUGH_PROTO = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_))
 
 
 def _model_spec(target: Any, name: str, version: int, signature: str | None) -> None:
@@ -92,11 +98,33 @@ class ServerCore:
         self.method_name_check = method_name_check
         self.tensor_content = tensor_content
 
-    def resolve(self, request: Any) -> Servable:
+    def resolve(self, request: Any) -> Loaded:
         return self.manager.resolve(request.model_spec, has_spec=request.HasField("model_spec"))
 
     # ------------------------------------------------------------------ Predict
     def predict(self, request: Any) -> Any:
+        servable, name, aliases, values = self._predict(request, request.inputs)
+        pb = _pb()
+        response = pb.predict.PredictResponse()
+        _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
+        for alias, value in zip(aliases, values, strict=True):  # written in place: no copy of each output
+            ndarray_to_proto(value, as_content=self.tensor_content, out=response.outputs[alias])
+        return response
+
+    def predict_arrays(self, request: Any, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Predict for the REST API: ``inputs`` (TensorProtos or numpy arrays, e.g. from the JSON fast path)
+        stand for ``request.inputs``; the outputs come back as the numpy arrays ``predict``'s response protos
+        would be read as (float, double, int32, int64 and bool arrays directly; the others through the proto)."""
+        _, _, aliases, values = self._predict(request, inputs)
+        out: dict[str, np.ndarray] = {}
+        for alias, value in zip(aliases, values, strict=True):
+            arr = np.asarray(value)
+            out[alias] = arr if arr.dtype in _SAME_THROUGH_PROTO else proto_to_ndarray(
+                alias, ndarray_to_proto(arr, as_content=self.tensor_content))
+        return out
+
+    def _predict(self, request: Any, inputs: Mapping[str, Any]) -> tuple[Loaded, str, list[str], list[Any]]:
+        """Check a Predict request against its signature and run it: (servable, signature, aliases, values)."""
         servable = self.resolve(request)
         name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         sig = servable.signature_def(name)
@@ -105,7 +133,7 @@ class ServerCore:
         if self.method_name_check and sig.method_name not in (PREDICT, CLASSIFY, REGRESS):
             raise ServingError("INTERNAL", f"Expected prediction signature method_name to be one of {{{PREDICT}, "
                                            f"{CLASSIFY}, {REGRESS}}}. Was: {sig.method_name}")
-        req_keys, sig_keys = set(request.inputs), set(sig.inputs)
+        req_keys, sig_keys = set(inputs), set(sig.inputs)
         defaults = dict(sig.defaults) if hasattr(sig, "defaults") else {}
         if len(req_keys) > len(sig_keys) or (len(req_keys) < len(sig_keys) and not defaults):
             j = ",".join
@@ -118,8 +146,9 @@ class ServerCore:
         seen = set()
         for alias in sorted(sig.inputs):
             info = sig.inputs[alias]
-            if alias in request.inputs:
-                feeds[info.name] = proto_to_ndarray(alias, request.inputs[alias])
+            if alias in inputs:
+                given = inputs[alias]
+                feeds[info.name] = given if isinstance(given, np.ndarray) else proto_to_ndarray(alias, given)
                 seen.add(alias)
             elif alias in defaults:
                 feeds[info.name] = proto_to_ndarray(alias, defaults[alias])
@@ -143,16 +172,13 @@ class ServerCore:
                 raise ServingError("INVALID_ARGUMENT", f"duplicate output tensor alias: {alias}")
             aliases.append(alias)
         aliases = aliases or sorted(sig.outputs)
+        start = time.monotonic()
         values = servable.run(feeds, [sig.outputs[a].name for a in aliases])
-        pb = _pb()
-        response = pb.predict.PredictResponse()
-        _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
-        for alias, value in zip(aliases, values, strict=True):
-            response.outputs[alias].CopyFrom(ndarray_to_proto(value, as_content=self.tensor_content))
-        return response
+        METRICS.runtime_latency(request.model_spec.name, "Predict", (time.monotonic() - start) * 1e6)
+        return servable, name, aliases, values
 
     # ------------------------------------------------------------------ Classify / Regress
-    def _signature(self, servable: Servable, spec: Any) -> tuple[str, Any]:
+    def _signature(self, servable: Loaded, spec: Any) -> tuple[str, Any]:
         name = spec.signature_name or DEFAULT_SIGNATURE
         sig = servable.signature_def(name)
         if sig is None:
@@ -217,18 +243,20 @@ class ServerCore:
         for v in values:
             result.regressions.add().value = float(v)
 
-    def _run_examples(self, servable: Servable, input_proto: Any, input_name: str,
-                      outs: Iterable[tuple[str, str]]) -> tuple[dict[str, np.ndarray], int]:
-        examples = _serialized_examples(input_proto)
+    def _run_examples(self, servable: Loaded, request: Any, input_name: str,
+                      outs: Iterable[tuple[str, str]], api: str) -> tuple[dict[str, np.ndarray], int]:
+        examples = _serialized_examples(request.input)
         outs = list(outs)
+        start = time.monotonic()
         values = servable.run({input_name: examples}, [t for _, t in outs])
+        METRICS.runtime_latency(request.model_spec.name, api, (time.monotonic() - start) * 1e6)
         return {k: np.asarray(v) for (k, _), v in zip(outs, values, strict=True)}, len(examples)
 
     def classify(self, request: Any) -> Any:
         servable = self.resolve(request)
         name, sig = self._signature(servable, request.model_spec)
         input_name, outs = self._classify_io(sig)
-        fetched, n = self._run_examples(servable, request.input, input_name, outs)
+        fetched, n = self._run_examples(servable, request, input_name, outs, "Classify")
         response = _pb().classification.ClassificationResponse()
         _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
         self._classifications(response.result, fetched, n)
@@ -238,7 +266,7 @@ class ServerCore:
         servable = self.resolve(request)
         name, sig = self._signature(servable, request.model_spec)
         input_name, outs = self._regress_io(sig)
-        fetched, n = self._run_examples(servable, request.input, input_name, outs)
+        fetched, n = self._run_examples(servable, request, input_name, outs, "Regress")
         response = _pb().regression.RegressionResponse()
         _model_spec(response.model_spec, request.model_spec.name, servable.version, name)
         self._regressions(response.result, fetched["outputs"], n)
@@ -273,6 +301,7 @@ class ServerCore:
                 raise ServingError("UNIMPLEMENTED", f"Unsupported signature method_name: {task.method_name}")
         # one session run: the same serialized examples feed every task's input tensor
         examples = _serialized_examples(request.input)
+        METRICS.examples(model, len(examples))
         all_outs = sorted({t for p in plans for _, t in p[4]})
         values = servable.run({p[3]: examples for p in plans}, all_outs)
         fetched_by_name = {t: np.asarray(v) for t, v in zip(all_outs, values, strict=True)}

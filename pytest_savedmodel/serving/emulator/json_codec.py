@@ -16,6 +16,7 @@ import binascii
 import json
 from typing import Any
 
+from pytest_savedmodel.serving.emulator.json_fast import dense_array, dense_rows, nesting_depth
 from pytest_savedmodel.serving.emulator.json_response import (
     classify_response,
     dumps,
@@ -52,6 +53,7 @@ def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _depth(value: Any, limit: int) -> int:
+    """The nesting depth, node by node (the reference for ``json_fast.nesting_depth``)."""
     stack = [(value, 1)]
     deepest = 0
     while stack:
@@ -81,7 +83,7 @@ def parse_body(body: bytes, *, max_depth: int = 128) -> dict[str, Any]:
         raise _invalid(f"JSON Parse error: {_reason(exc.msg)} at offset: {exc.pos}") from None
     except RecursionError:
         raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0") from None
-    if _depth(value, max_depth) > max_depth:
+    if nesting_depth(value, max_depth) > max_depth:
         raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0")
     if not isinstance(value, dict):
         raise _invalid(f"JSON Value: {debug_string(value)} Is not object")
@@ -220,8 +222,21 @@ def _status_text(err: ServingError) -> str:
     return f"{err.code}: {err.message}"
 
 
-def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int]) -> tuple[str, dict[str, Any]]:
-    """``instances`` or ``inputs`` -> ("row"|"columnar", {alias: TensorProto}) typed by the signature."""
+def _typed(value: Any, dtype: int, fast: bool) -> Any:
+    """One tensor of a request: the numpy array of the fast path, else a TensorProto (or the path's error)."""
+    arr = dense_array(value, dtype) if fast else None
+    if arr is not None:
+        return arr
+    shape, vals = _tensor(value, dtype)
+    return _proto(dtype, shape, vals)
+
+
+def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int], *,
+                   fast: bool = True) -> tuple[str, dict[str, Any]]:
+    """``instances`` or ``inputs`` -> ("row"|"columnar", {alias: tensor}) typed by the signature.
+
+    A tensor is a TensorProto, or with ``fast`` (numeric tensors) the numpy array that proto would be read as:
+    the same values and the same errors (``json_fast.dense_array`` declines whatever it does not decide)."""
     has_rows, has_cols = "instances" in doc, "inputs" in doc
     if has_rows and has_cols:
         raise _invalid(f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of 'inputs' or "
@@ -233,7 +248,7 @@ def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int]) -> tuple[s
             raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
         if not rows:
             raise _invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
-        return "row", _rows(rows, input_dtypes, names)
+        return "row", _rows(rows, input_dtypes, names, fast)
     if has_cols:
         value = doc["inputs"]
         out = {}
@@ -241,19 +256,17 @@ def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int]) -> tuple[s
             if len(names) > 1:
                 raise _invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
                                "required as per tensorinfo_map")
-            shape, vals = _tensor(value, input_dtypes[names[0]])
-            out[names[0]] = _proto(input_dtypes[names[0]], shape, vals)
+            out[names[0]] = _typed(value, input_dtypes[names[0]], fast)
         else:
             for name in names:
                 if name not in value:
                     raise _invalid(f"Missing named input: {name} in 'inputs' object.")
-                shape, vals = _tensor(value[name], input_dtypes[name])
-                out[name] = _proto(input_dtypes[name], shape, vals)
+                out[name] = _typed(value[name], input_dtypes[name], fast)
         return "columnar", out
     raise _invalid("Missing 'inputs' or 'instances' key")
 
 
-def _rows(rows: list[Any], dtypes: dict[str, int], names: list[str]) -> dict[str, Any]:
+def _rows(rows: list[Any], dtypes: dict[str, int], names: list[str], fast: bool = False) -> dict[str, Any]:
     first = rows[0]
     if not isinstance(first, dict) and len(names) > 1:
         raise _invalid("instances is a plain list, but expecting list of objects as multiple input tensors required "
@@ -263,6 +276,9 @@ def _rows(rows: list[Any], dtypes: dict[str, int], names: list[str]) -> dict[str
         return isinstance(v, dict) and not _is_b64(v)
 
     objects = is_object(first)
+    done = dense_rows(rows, dtypes, names, objects=objects) if fast else None
+    if done is not None:
+        return done
     shapes: dict[str, list[int]] = {}
     sizes: dict[str, int] = {}
     values: dict[str, list[Any]] = {n: [] for n in names}

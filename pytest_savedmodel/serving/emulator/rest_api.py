@@ -4,7 +4,8 @@ Routes, as TF Serving matches them (case-insensitive):
 
 * ``POST /v1/models/NAME[/versions/N | /labels/L]:predict|:classify|:regress``
 * ``GET  /v1/models/NAME[/versions/N | /labels/L][/metadata]``
-* ``OPTIONS`` anything: CORS preflight.
+* ``OPTIONS`` anything: CORS preflight;
+* the Prometheus page at the ``--monitoring_config_file`` path, if enabled (see ``metrics.py``).
 
 Anything else under ``/v1/`` is a 400 "Malformed request"; outside ``/v1/`` a
 plain-text 404. Every ``/v1`` response is JSON, errors as ``{"error": ...}``
@@ -19,12 +20,14 @@ import io
 import re
 import socket
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pytest_savedmodel.serving.emulator import json_codec as J
-from pytest_savedmodel.serving.emulator.core import ServerCore, proto_to_ndarray
+from pytest_savedmodel.serving.emulator.core import ServerCore
+from pytest_savedmodel.serving.emulator.metrics import METRICS
 from pytest_savedmodel.serving.emulator.servables import RUN_TIMEOUT_MS
 from pytest_savedmodel.serving.emulator.status import ServingError
 
@@ -110,12 +113,10 @@ class _Api:
         if not sig.inputs:
             raise ServingError("INVALID_ARGUMENT", f"Failed to get input map for signature: "
                                                    f"{request.model_spec.signature_name or 'DEFAULT'}")
+        # numeric tensors go JSON -> numpy -> session and back without TensorProtos (json_fast: same answers)
         fmt, tensors = J.predict_inputs(doc, {k: v.dtype for k, v in sig.inputs.items()})
-        for alias, proto in tensors.items():
-            request.inputs[alias].CopyFrom(proto)
-        response = self.core.predict(request)
-        outputs = {k: proto_to_ndarray(k, v) for k, v in sorted(response.outputs.items())}
-        return J.predict_response(outputs, fmt)
+        outputs = self.core.predict_arrays(request, tensors)
+        return J.predict_response({k: outputs[k] for k in sorted(outputs)}, fmt)
 
     def _examples(self, kind: str, name: str, version: str | None, label: str | None, body: bytes) -> Any:
         _, _, classification_pb2, regression_pb2, *_ = _pb()
@@ -165,7 +166,17 @@ def message_json(json_format: Any, message: Any) -> str:
         return str(json_format.MessageToJson(message, including_default_value_fields=True, **opts))
 
 
-def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: int = 0) -> type[BaseHTTPRequestHandler]:
+def _route(method: str, path: str) -> tuple[str, str]:
+    """The model name and verb TF Serving's ParseModelInfo finds in a /v1 path (both empty if it finds none), for
+    the request metrics (http_server.cc:195-201)."""
+    m = (_POST if method == "POST" else _GET).fullmatch(path)
+    if not m or not m.group(1):
+        return "", ""
+    return urllib.parse.unquote(m.group(1)), (m.group(4) if method == "POST" else "")
+
+
+def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: int = 0,
+                  monitoring_path: str | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "TensorFlow-Serving-emulator"
@@ -181,10 +192,10 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: in
             # no Nagle: headers and body go out at once (else delayed ACKs add ~40 ms per request)
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def _send(self, status: int, text: str, *, json_body: bool = True) -> None:
+        def _send(self, status: int, text: str, *, json_body: bool = True, kind: str = "text/html") -> None:
             data = text.encode("utf-8")
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if json_body else "text/html")
+            self.send_header("Content-Type", "application/json" if json_body else kind)
             self.send_header("Content-Length", str(len(data)))
             if enable_cors:
                 self.send_header("Access-Control-Allow-Origin", "*")
@@ -220,6 +231,9 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: in
             body = self._body() if method in ("POST", "PUT") or self.headers.get("Content-Length") else b""
             if body is None:
                 return
+            if monitoring_path is not None and path == monitoring_path:
+                self._send(200, METRICS.page(), json_body=False, kind="text/plain")
+                return
             if method == "OPTIONS":
                 origin = self.headers.get("Origin", "")
                 if re.search(r"https?://", origin):
@@ -231,17 +245,24 @@ def _make_handler(api: _Api, *, enable_cors: bool, max_body: int, timeout_ms: in
                 self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", json_body=False)
                 return
             token = RUN_TIMEOUT_MS.set(max(0, timeout_ms))
+            start, code = time.monotonic(), "OK"
+            model, verb = _route(method, path)
             try:
                 text = api.handle(method, path, body)
                 self._send(200, text)
+                METRICS.request_latency(model, verb, "REST", (time.monotonic() - start) * 1e6)
             except ServingError as exc:
+                code = exc.code
                 self._send(exc.http_status, J.dumps({"error": exc.message}))
             except MemoryError:  # RESOURCE_EXHAUSTED, as TF Serving maps TF's allocation failures
+                code = "RESOURCE_EXHAUSTED"
                 self._send(429, J.dumps({"error": "OOM when allocating the request's tensors or outputs"}))
             except Exception as exc:  # a bug of ours must not kill the server
+                code = "INTERNAL"
                 self._send(500, J.dumps({"error": f"{type(exc).__name__}: {exc}"}))
             finally:
                 RUN_TIMEOUT_MS.reset(token)
+                METRICS.request(model, code)
 
         def do_GET(self) -> None:
             self._dispatch("GET")
@@ -276,10 +297,12 @@ class RestServer:
 
 
 def start_rest_server(core: ServerCore, *, host: str, port: int, timeout_ms: int = 30000, enable_cors: bool = False,
-                      max_body_bytes: int = 64 * 1024 * 1024, max_depth: int = 128) -> RestServer:
-    """Serve TF Serving's REST API for ``core`` on ``host:port`` in background threads."""
+                      max_body_bytes: int = 64 * 1024 * 1024, max_depth: int = 128,
+                      monitoring_path: str | None = None) -> RestServer:
+    """Serve TF Serving's REST API for ``core`` on ``host:port`` in background threads (and the Prometheus page
+    at ``monitoring_path`` if given)."""
     handler = _make_handler(_Api(core, max_depth), enable_cors=enable_cors, max_body=max_body_bytes,
-                            timeout_ms=timeout_ms)
+                            timeout_ms=timeout_ms, monitoring_path=monitoring_path)
     ThreadingHTTPServer.daemon_threads = True
     httpd = ThreadingHTTPServer((host, port), handler)
     return RestServer(httpd)

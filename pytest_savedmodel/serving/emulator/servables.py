@@ -17,15 +17,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from pytest_savedmodel.serving.emulator.status import ServingError, from_tf_error
+from pytest_savedmodel.serving.emulator.status import CODE_NAMES, ServingError, from_tf_error
 
 #: The session-run timeout of the request being answered, in ms (0: none). gRPC sets it from the client's
 #: deadline and REST from --rest_api_timeout_in_ms, as TF Serving does; the run then ends with DEADLINE_EXCEEDED.
 RUN_TIMEOUT_MS: contextvars.ContextVar[int] = contextvars.ContextVar("run_timeout_ms", default=0)
 
-__all__ = ["RUN_TIMEOUT_MS", "ModelConfig", "ModelManager", "Servable", "VersionState", "configs_from_file"]
+__all__ = ["RUN_TIMEOUT_MS", "Loaded", "ModelConfig", "ModelManager", "Servable", "VersionState", "configs_from_file",
+           "configs_from_proto"]
 
 log = logging.getLogger("tfs-emulator")
 
@@ -56,6 +57,11 @@ def configs_from_file(path: str) -> list[ModelConfig]:
         raise ServingError("INVALID_ARGUMENT", f"Invalid protobuf file: '{path}'") from None
     if proto.WhichOneof("config") != "model_config_list":
         raise ServingError("INVALID_ARGUMENT", "ServerModelConfig type not supported: only model_config_list is")
+    return configs_from_proto(proto)
+
+
+def configs_from_proto(proto: Any) -> list[ModelConfig]:
+    """The model_config_list entries of a ModelServerConfig message."""
     configs = []
     for c in proto.model_config_list.config:
         kind = c.model_version_policy.WhichOneof("policy_choice")
@@ -83,6 +89,20 @@ def validate_configs(configs: list[ModelConfig]) -> None:
                                                    f"base_path()={c.base_path}")
         if c.platform != "tensorflow":
             raise ServingError("INVALID_ARGUMENT", f"Model {c.name} requests unsupported platform {c.platform}")
+
+
+class Loaded(Protocol):
+    """What a loaded version offers the request handlers: a SavedModel :class:`Servable` or a TFLite one."""
+
+    name: str
+    version: int
+    meta_graph_def: Any
+
+    def signature_def(self, name: str) -> Any | None: ...
+
+    def run(self, feeds: dict[str, Any], fetches: list[str]) -> list[Any]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -172,14 +192,18 @@ class ModelManager:
     """Loads aspired versions and answers which servable a request means."""
 
     def __init__(self, configs: list[ModelConfig], *, tags: list[str], max_retries: int = 5,
-                 retry_interval_s: float = 60.0) -> None:
+                 retry_interval_s: float = 60.0, prefer_tflite: bool = False, tflite_pools: int = 1,
+                 allow_unavailable_labels: bool = False) -> None:
         self.configs = {c.name: c for c in configs}
         self.tags = tags
         self.max_retries = max_retries
         self.retry_interval_s = retry_interval_s
-        self.servables: dict[tuple[str, int], Servable] = {}
+        self.prefer_tflite, self.tflite_pools = prefer_tflite, tflite_pools
+        self.allow_unavailable_labels = allow_unavailable_labels
+        self.servables: dict[tuple[str, int], Loaded] = {}
         self.states: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
         self.lock = threading.RLock()
+        self.poll_lock = threading.RLock()  # one poll or reload at a time
 
     def aspired(self, config: ModelConfig) -> dict[int, Path]:
         on_disk = _versions_on_disk(config.base_path, config.name)
@@ -195,9 +219,10 @@ class ModelManager:
         state.state = LOADING
         for attempt in range(self.max_retries + 1):
             try:
-                servable = Servable(name, version, path, self.tags)
+                servable = self._open(name, version, path)
             except Exception as exc:  # TF raises many kinds; all end the load the same way
-                err = from_tf_error(exc) if hasattr(exc, "error_code") else ServingError("UNKNOWN", str(exc))
+                err = exc if isinstance(exc, ServingError) else from_tf_error(exc) if hasattr(
+                    exc, "error_code") else ServingError("UNKNOWN", str(exc))
                 log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, err.message)
                 if attempt < self.max_retries:
                     time.sleep(self.retry_interval_s)
@@ -210,21 +235,80 @@ class ModelManager:
             log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
             return
 
+    def _open(self, name: str, version: int, path: Path) -> Loaded:
+        """saved_model_bundle_factory.cc:132: model.tflite when preferred and present, else the SavedModel."""
+        if self.prefer_tflite:
+            from pytest_savedmodel.serving.emulator.tflite_servable import TfLiteServable, has_tflite
+
+            if has_tflite(path):
+                return TfLiteServable(name, version, path, self.tflite_pools)
+        return Servable(name, version, path, self.tags)
+
+    def _unload(self, name: str, version: int) -> None:
+        with self.lock:
+            servable = self.servables.pop((name, version))
+        self.states[name][version].state = END
+        servable.close()
+        log.info("Unloaded servable version {name: %s version: %d}", name, version)
+
     def poll(self) -> None:
-        """Bring loaded versions in line with the aspired ones (load new first, then unload old)."""
-        for config in list(self.configs.values()):
-            want = self.aspired(config)
-            for version, path in sorted(want.items()):
-                st = self.states[config.name].get(version)
-                if st is None or (st.state == END and not st.error_message and (config.name, version) not in
-                                  self.servables):
-                    self._load(config.name, version, path)
-            for (name, version) in list(self.servables):
-                if name == config.name and version not in want:
-                    with self.lock:
-                        servable = self.servables.pop((name, version))
-                    self.states[name][version].state = END
-                    servable.close()
+        """Bring loaded versions in line with the aspired ones: load new versions first, then unload the ones no
+        longer aspired, but only once an aspired version is AVAILABLE (TF Serving's availability-preserving
+        policy), or when the model has no aspired version left."""
+        with self.poll_lock:
+            for config in list(self.configs.values()):
+                want = self.aspired(config)
+                for version, path in sorted(want.items()):
+                    st = self.states[config.name].get(version)
+                    if st is None or (st.state == END and not st.error_message and (config.name, version) not in
+                                      self.servables):
+                        self._load(config.name, version, path)
+                serving = any((config.name, v) in self.servables for v in want)
+                for (name, version) in list(self.servables):
+                    if name == config.name and version not in want and (serving or not want):
+                        self._unload(name, version)
+
+    def reload(self, configs: list[ModelConfig], *, wait_s: float = 1.0) -> None:
+        """ServerCore::ReloadConfig (server_core.cc:480-560): validate, apply the new list exactly (models not in
+        it are unloaded, their versions END), then wait until every newly added model is AVAILABLE."""
+        validate_configs(configs)  # every platform is "tensorflow" (so none can change, server_core.cc:157-181)
+        with self.poll_lock:
+            self.check_labels(configs)
+            added = [c.name for c in configs if c.name not in self.configs]
+            removed = [n for n in self.configs if n not in {c.name for c in configs}]
+            with self.lock:
+                self.configs = {c.name: c for c in configs}
+                for c in configs:
+                    self.states.setdefault(c.name, {})
+            for name in removed:
+                for (n, version) in list(self.servables):
+                    if n == name:
+                        self._unload(n, version)
+            self.poll()
+        while True:  # WaitUntilModelsAvailable (server_core.cc:328-364): new models only
+            failed = [(n, v, s) for n in added for v, s in self.states.get(n, {}).items()
+                      if s.state == END and s.error_message]
+            if failed:
+                detail = "".join(f"{{{{name: {n} version: {v}}} due to error: {CODE_NAMES.get(s.error_code)}: "
+                                 f"{s.error_message}}}, " for n, v, s in failed)
+                raise ServingError("UNKNOWN", f"{len(failed)} model(s) did not become available: {{{detail}}}")
+            if all(any((n, v) in self.servables for v in self.states.get(n, {})) for n in added):
+                return
+            time.sleep(wait_s)
+            self.poll()
+
+    def check_labels(self, configs: list[ModelConfig]) -> None:
+        """UpdateModelVersionLabelMap (server_core.cc:560-600): a label may only name an AVAILABLE version, unless
+        --allow_version_labels_for_unavailable_models (and then not re-point a label already in use)."""
+        for c in configs:
+            old = self.configs.get(c.name)
+            for label, version in c.labels.items():
+                state = self.states.get(c.name, {}).get(version)
+                repointed = old is not None and label in old.labels and old.labels[label] != version
+                if (state is None or state.state != AVAILABLE) and (repointed or not self.allow_unavailable_labels):
+                    raise ServingError("FAILED_PRECONDITION", f"Request to assign label to version {version} of "
+                                                              f"model {c.name}, which is not currently available "
+                                                              f"for inference")
 
     def failures(self) -> list[tuple[str, int, str]]:
         return [(n, v, s.error_message) for n, vs in self.states.items() for v, s in vs.items()
@@ -237,7 +321,7 @@ class ModelManager:
                 return False
         return True
 
-    def resolve(self, model_spec: Any, *, has_spec: bool = True) -> Servable:
+    def resolve(self, model_spec: Any, *, has_spec: bool = True) -> Loaded:
         """The servable a request's ModelSpec names, with TF Serving's error wording."""
         if not has_spec:
             raise ServingError("INVALID_ARGUMENT", "Missing ModelSpec")
