@@ -12,6 +12,7 @@ runs, never while planning). Usable without pytest::
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +93,8 @@ class Session(LockedContract):
         self._runners.clear()
         if self._server is not None:
             self._server.stop()  # kept: the summary still names the server that answered
+        if "pytest_savedmodel.serving.shared" in sys.modules:  # a failed shared start is also let go of
+            sys.modules["pytest_savedmodel.serving.shared"].release_all()
         from pytest_savedmodel.runners import _session
 
         _session.close_models(self._loaded)
@@ -296,16 +299,16 @@ class Session(LockedContract):
         if self._server_error is not None:
             raise self._server_error
         if self._server is None:
-            from pytest_savedmodel.serving.launcher import ModelServer, ServedModel
+            from pytest_savedmodel.serving.launcher import ServedModel
+            from pytest_savedmodel.serving.shared import start_server
 
             models = [ServedModel(e.server_name, e.ref.path, e.ref.version if e.ref.version is not None else 1)
                       for e in self.artifacts.all() if e.ref is not None and e.error is None]
-            try:
-                server = ModelServer.create(self.settings.server, models=models,
+            try:  # under pytest-xdist: one server for all workers of the run (serving.shared)
+                self._server = start_server(self.settings.server, models=models,
                                             log_dir=Path(self._tempdir("savedmodel-server-")),
                                             startup_timeout=self.settings.server_timeout,
                                             tags=tuple(sorted(self.settings.tags)))
-                self._server = server.start()
             except BaseException as exc:
                 self._server_error = exc
                 raise
@@ -322,7 +325,9 @@ class Session(LockedContract):
         if server is None or server.alive():
             return exc
         code = server.process.returncode if server.process is not None else None
-        return RunnerError(f"{exc}\n{server.describe()} is no longer running (exit status {code}).\n"
+        shared = code is None and hasattr(server, "worker")  # its exit status went to the worker that started it
+        status = f"started by xdist worker {server.worker}" if shared else f"exit status {code}"
+        return RunnerError(f"{exc}\n{server.describe()} is no longer running ({status}).\n"
                            f"--- server log (last lines) ---\n{server.log_tail(20)}", runner=exc.runner,
                            signature=exc.signature)
 

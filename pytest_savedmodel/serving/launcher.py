@@ -6,7 +6,8 @@ Modes (``--savedmodel-server``):
 * ``emulator``: ``python -m pytest_savedmodel.serving.emulator`` (always available);
 * ``binary[:PATH]``: the real server binary;
 * ``docker[:IMAGE]``: a ``tensorflow/serving`` container with its ports published on 127.0.0.1;
-* ``url:GRPC_TARGET,REST_URL``: a server someone else runs (never started or stopped here);
+* ``url:GRPC_TARGET,REST_URL``: a server someone else runs (never started or stopped here); GRPC_TARGET is
+  ``host:port`` or ``unix:/path/to.sock`` (TF Serving's ``--grpc_socket_path``);
 * ``none``: no served checks.
 
 Readiness is "every model has a version AVAILABLE" by GetModelStatus, not an
@@ -68,7 +69,7 @@ def parse_mode(mode: str) -> tuple[str, str]:
         if sep and grpc_target and rest.startswith(("http://", "https://")):
             return kind, arg
         raise UsageError(f"--savedmodel-server={mode!r}: url: needs GRPC_TARGET,REST_URL, e.g. "
-                         f"url:localhost:8500,http://localhost:8501")
+                         f"url:localhost:8500,http://localhost:8501 or url:unix:/tmp/tfs.sock,http://localhost:8501")
     import difflib
 
     close = difflib.get_close_matches(kind, ["auto", "emulator", "binary", "docker", "url", "none"], n=1)
@@ -135,6 +136,7 @@ class ModelServer:
     container: str = ""
     started_at: float = 0.0
     ready_seconds: float = 0.0
+    watch_pid: int = 0  # the emulator exits when this pid is gone (0: this process, plus a parent-death signal)
 
     @classmethod
     def create(cls, mode: str, *, models: Sequence[ServedModel], log_dir: Path, startup_timeout: float = 60.0,
@@ -186,7 +188,8 @@ class ModelServer:
                   f"--rest_api_timeout_in_ms={int(call_timeout() * 1000)}",
                   *self._model_flags(self._base_dirs())]
         if self.kind == "emulator":
-            return [sys.executable, "-m", "pytest_savedmodel.serving.emulator", *common, f"--parent_pid={os.getpid()}"]
+            return [sys.executable, "-m", "pytest_savedmodel.serving.emulator", *common,
+                    f"--parent_pid={self.watch_pid or os.getpid()}"]
         binary = self.arg or shutil.which(BINARY)
         if not binary or not (Path(binary).is_file() or shutil.which(binary)):
             raise ServerStartError(
@@ -217,7 +220,8 @@ class ModelServer:
                     self.grpc_target, self.rest_url = f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}"
                     with open(self.log_path, "ab") as log:
                         self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                                        stdin=subprocess.DEVNULL,
+                                                        preexec_fn=os.setsid if self.watch_pid else _die_with_parent)
                     try:
                         self._wait_ready()
                         break
@@ -337,6 +341,10 @@ class ModelServer:
             if docker:
                 subprocess.run([docker, "rm", "-f", self.container], capture_output=True, timeout=60)
             self.container = ""
+
+    def detach(self) -> None:
+        """No longer this process's alone to stop: ``stop_all()`` leaves it (a server shared by xdist workers)."""
+        _LIVE.discard(self)
 
     def log_tail(self, lines: int = 40) -> str:
         if self.kind == "docker":
