@@ -110,11 +110,40 @@ def _row_shapes(sig: SignatureSpec, rng: np.random.Generator) -> dict[str, tuple
     return shapes
 
 
+def _as_dense(sig: SignatureSpec) -> SignatureSpec | None:
+    """For a parsing signature, its FixedLen features as dense inputs (VarLen ones are left out of the bulk
+    Examples, which a parse spec allows); None when another input stands beside the serialized Examples."""
+    ps = sig.parse_spec
+    assert ps is not None
+    if set(sig.inputs) != {ps.input_alias}:
+        return None
+    inputs = {f.key: TensorSpec(f.key, f.dtype, (None, *f.shape), f.key) for f in ps.features if f.kind == "fixed"}
+    if not inputs:
+        return None
+    return SignatureSpec(sig.key, sig.method_name, inputs, {}, domains=dict(ps.domains))
+
+
 def bulk_batches(sig: SignatureSpec, *, rows: int, seed: int, digest: str, domains: Mapping[str, Any] | None = None,
                  budget_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> Iterator[Features]:
     """Chunks of generated rows for ``sig`` (see the module docstring), ``rows`` in all, stopping early once
-    ``budget_s`` seconds have passed since the first chunk was handed out. Nothing when no bulk applies."""
-    if rows <= 0 or not sig.inputs or sig.parse_spec is not None:
+    ``budget_s`` seconds have passed since the first chunk was handed out. Nothing when no bulk applies.
+
+    A parsing signature gets serialized tf.Examples holding its FixedLen features."""
+    if rows <= 0 or not sig.inputs:
+        return
+    if sig.parse_spec is not None:
+        dense = _as_dense(sig)
+        if dense is None:
+            return
+        from pytest_savedmodel.tfexample import encode_examples
+
+        alias, ps = sig.parse_spec.input_alias, sig.parse_spec
+        for rows_of_features in bulk_batches(dense, rows=rows, seed=seed, digest=digest, domains=domains,
+                                             budget_s=budget_s, clock=clock):
+            encoded = encode_examples(rows_of_features, ps)
+            arr = np.empty(len(encoded), dtype=object)
+            arr[:] = encoded
+            yield {alias: arr}
         return
     given = {**dict(sig.domains), **dict(domains or {})}
     rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(digest.encode())])

@@ -95,7 +95,8 @@ class CheckContext:
             from pytest_savedmodel.sweep import sweep_inputs
 
             schema = self.schema
-            declared = {a: d for a in sweep.inputs if schema is not None and (d := schema.domain(a)) is not None}
+            names = sweep.parse_spec.keys if sweep.parse_spec is not None else sweep.inputs  # features, or inputs
+            declared = {a: d for a in names if schema is not None and (d := schema.domain(a)) is not None}
             batch = sweep_inputs(sweep, domains=declared)
             if batch is not None:
                 examples.append(batch)

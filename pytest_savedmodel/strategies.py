@@ -71,8 +71,12 @@ def tensors(
     allow_nan: bool = False,
     allow_infinity: bool = False,
     values: Collection[Any] | None = None,
+    fill_above: int | None = None,
 ) -> st.SearchStrategy[np.ndarray]:
     """Arrays for one signature input: its dtype, its shape with unknown dims drawn.
+
+    Arrays of more than 64 elements (``fill_above``: the size that decides, when several inputs are drawn as
+    one array) draw a few elements and fill the rest with one value.
 
     The first unknown dim is the batch dim and takes ``batch_size`` when given.
 
@@ -99,8 +103,8 @@ def tensors(
 
     def arrays(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
         if shape not in built:
-            built[shape] = hnp.arrays(np_dtype, shape, elements=elems,
-                                      fill=st.nothing() if math.prod(shape) <= 64 else plain)
+            size = math.prod(shape) if fill_above is None else fill_above
+            built[shape] = hnp.arrays(np_dtype, shape, elements=elems, fill=st.nothing() if size <= 64 else plain)
         return built[shape]
 
     return dims.flatmap(arrays)
@@ -213,12 +217,42 @@ def feature_dicts(
                                           allow_nan=allow_nan, allow_infinity=allow_infinity, values=vocab)
         return cache[alias, n]
 
+    # Inputs of one dtype, row shape and domain are drawn as one array and split (a wide tabular model has a
+    # hundred [B, 1] float inputs: one draw instead of a hundred costs a tenth of the time).
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for alias, spec in sorted(signature.inputs.items()):
+        if alias == parse_input or alias in optional or spec.shape is None or not spec.shape \
+                or spec.shape[0] is not None or any(d is None for d in spec.shape[1:]):
+            continue
+        (lo, hi), vocab = domains[alias]
+        key = (spec.dtype.name, tuple(spec.shape[1:]), lo, hi, tuple(sorted(map(repr, vocab))) if vocab else None)
+        groups.setdefault(key, []).append(alias)
+    grouped = {a: members for members in groups.values() if len(members) > 1 for a in members}
+
+    def group_strategy(members: list[str], n: int) -> st.SearchStrategy[Any]:
+        key = ("|".join(members), n)
+        if key not in cache:
+            first = signature.inputs[members[0]]
+            (lo, hi), vocab = domains[members[0]]
+            rest = tuple(int(d or 0) for d in first.shape[1:]) if first.shape else ()
+            stacked = replace(first, shape=(n, len(members), *rest))
+            cache[key] = tensors(stacked, min_value=lo, max_value=hi, allow_nan=allow_nan,
+                                 allow_infinity=allow_infinity, values=vocab, fill_above=n * math.prod(rest))
+        return cache[key]
+
     @st.composite
     def draw_features(draw: st.DrawFn) -> Features:
         n = draw(sizes)
         out: Features = {}
+        left_out = {a for a in sorted(signature.inputs) if a in optional and draw(st.booleans())}
         for alias, spec in sorted(signature.inputs.items()):
-            if alias in optional and draw(st.booleans()):
+            if alias in out or alias in left_out:
+                continue
+            if alias in grouped:
+                members = grouped[alias]
+                block = draw(group_strategy(members, n))
+                for j, member in enumerate(members):
+                    out[member] = np.ascontiguousarray(block[:, j])
                 continue
             value = draw(strategy_for(alias, spec, n))
             if isinstance(value, list):  # serialized tf.Examples
@@ -226,7 +260,7 @@ def feature_dicts(
                 arr[:] = value
                 value = arr
             out[alias] = value
-        return out
+        return dict(sorted(out.items()))
 
     return draw_features()
 
