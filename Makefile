@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 EXPORT := examples/iris/export
 
-.PHONY: iris test lint bench fuzz tfserving-suite clean
+.PHONY: iris test test-newest test-oldest lint bench fuzz tfserving-suite clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -21,9 +21,24 @@ iris: $(STAMP)
 		--savedmodel-checkpoint=iris=$(EXPORT)/checkpoint/model.ckpt --savedmodel-frozen=iris=$(EXPORT)/frozen/frozen.pb \
 		--savedmodel-freeze --savedmodel-eager --savedmodel-reference=iris_training_model
 
-## Run the test suite (what CI runs).
-test: $(STAMP)
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+
+$(OLDEST_STAMP): pyproject.toml requirements/oldest.txt
+	test -x $(OLDEST)/bin/python || $(PY) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q -r requirements/oldest.txt
+	$(OLDEST)/bin/python -m pip install -q --no-deps -e .
+	touch $(OLDEST_STAMP)
+
+## Run the test suite (what CI runs): on the newest TensorFlow we support, then on the oldest (TF 2.15).
+test: test-newest test-oldest
+
+test-newest: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -n 2 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pytest_savedmodel tests examples benchmarks scripts

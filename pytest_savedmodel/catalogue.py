@@ -283,8 +283,6 @@ def _filled(features: Features, defaults: dict[str, Any], sig: Any) -> Features:
 
 @_register("contract", "the contract lock (or the baseline): drift by named rules", calls_model=False)
 def contract(ctx: CheckContext) -> None:
-    import warnings
-
     from pytest_savedmodel.drift import RULES, diff_entries, format_changes
     from pytest_savedmodel.errors import ContractViolation
 
@@ -304,10 +302,8 @@ def contract(ctx: CheckContext) -> None:
         raise ContractViolation(f"{label}: {len(breaking)} breaking change(s) against {against}:\n"
                                 + format_changes(changes, allowed=allowed, against=against),
                                 model=p.model.split(":")[0], changes=changes)
-    if p.left is None:  # risks are warned about against the lock
-        for c in changes:
-            if c.severity == "risk":
-                warnings.warn(f"{label}: {c.describe()}: {RULES[c.rule][1]}", stacklevel=1)
+    ctx.risks([f"{c.describe()}: {RULES[c.rule][1]}" for c in changes
+               if c.severity == "risk" and c.rule not in allowed])  # an op added since the lock: a reviewer's look
 
 
 @_register("golden", "locked golden examples replayed on every path")

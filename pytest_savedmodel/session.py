@@ -99,6 +99,11 @@ class Session(LockedContract):
 
         _session.close_models(self._loaded)
         self._loaded.clear()
+        if "pytest_savedmodel.runners.eager" in sys.modules:  # TF2 objects freed while TF is whole: at
+            sys.modules["pytest_savedmodel.runners.eager"].close_all()  # interpreter exit, TF 2.15 prints a
+            import gc  # TypeError traceback per function (AtomicFunction.__del__)
+
+            gc.collect()
         self._temp.remove()
 
     def _tempdir(self, prefix: str) -> str:

@@ -69,6 +69,9 @@ def two_signatures(base: Path, *, scale: float = 1.0, x_default: float | None = 
 
 def keras_export(base: Path) -> Path:
     """A small Keras 3 model exported with ``model.export()``: ``serve`` and ``serving_default`` are one function."""
+    from tests.zoo_keras import require_keras3
+
+    require_keras3()
     if _built(base):
         return base
     import keras

@@ -37,7 +37,8 @@ def _options(raw: bytes) -> Any:
 def _hostname(request: Any, opts: Any) -> str:
     if getattr(opts, "override_hostname", ""):
         return str(opts.override_hostname)
-    override = opts.advanced_configuration.get("override_hostname")
+    advanced = getattr(opts, "advanced_configuration", None)  # not in TF 2.15's ProfileOptions
+    override = advanced.get("override_hostname") if advanced is not None else None
     if override is not None and override.WhichOneof("value") == "string_value" and override.string_value:
         return str(override.string_value)
     return str(request.host_name)
