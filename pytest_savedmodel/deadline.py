@@ -80,6 +80,30 @@ def interruptible(call: Callable[[], T], cancel: Callable[[], None], *, poll: fl
     return box["value"]  # type: ignore[return-value]
 
 
+def abandoned_after(call: Callable[[], T]) -> T:
+    """``call()`` bounded by :func:`call_timeout` where it cannot be cancelled (a TFLite interpreter): it runs
+    in a worker thread; past the bound :class:`TimedOut` is raised and the thread is left to finish on its
+    own (a daemon: it does not hold the process). The caller must not reuse what the call was using."""
+    seconds = call_timeout()
+    box: dict[str, object] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="savedmodel-uncancellable-call", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimedOut(seconds)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
 class TimedOut(Exception):
     """A call ran past :func:`call_timeout` (raised below the runners, which turn it into a CallTimeout)."""
 
@@ -145,12 +169,15 @@ def _shown(features: Mapping[str, Any]) -> str:
 
 
 def timeout_finding(path: str, label: str, signature: str, features: Mapping[str, Any],
-                    seconds: float | None = None) -> CallTimeout:
-    """The finding for a call that did not answer in time."""
+                    seconds: float | None = None, *, cancelled: bool = True) -> CallTimeout:
+    """The finding for a call that did not answer in time (``cancelled``: TF stopped it; else it was left
+    running, as a TFLite interpreter cannot be stopped, and the path is not called again)."""
     seconds = call_timeout() if seconds is None else seconds
+    fate = "the call was cancelled" if cancelled else (
+        "the call cannot be cancelled (a TFLite interpreter) and was left running; this path is not called again")
     return CallTimeout(
         f"{path} path: {label} signature {signature!r} did not answer within {seconds:g} s (--savedmodel-timeout) "
-        f"on inputs {_shown(features)}; the call was cancelled. A model that loops forever on some inputs (a "
+        f"on inputs {_shown(features)}; {fate}. A model that loops forever on some inputs (a "
         f"tf.while_loop whose condition never turns false) holds a TF Serving thread the same way until the "
         f"client's deadline. If the model is merely slow, raise --savedmodel-timeout.",
         path=path, signature=signature, seconds=seconds, features=dict(features))

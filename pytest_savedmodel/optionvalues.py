@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_savedmodel.errors import UsageError
 
-__all__ = ["domain_policy", "identifier", "max_moved", "training_default"]
+__all__ = ["domain_policy", "identifier", "max_moved", "tflite_tolerance", "training_default"]
 
 
 def training_default(text: str) -> tuple[str, Any]:
@@ -53,3 +53,25 @@ def domain_policy(value: object) -> str:
         hint = f" Did you mean {close[0]}?" if close else ""
         raise UsageError(f"--savedmodel-domain={value!r}: use report, reject or accept.{hint}")
     return policy
+
+
+def tflite_tolerance(text: str) -> tuple[str, tuple[float, float]]:
+    """``MODE=RTOL,ATOL`` of --savedmodel-tflite-tolerance (MODE: float, float16, dynamic or int8)."""
+    import difflib
+
+    modes = ("float", "float16", "dynamic", "int8")
+    mode, eq, values = str(text).partition("=")
+    mode = mode.strip().lower()
+    if mode not in modes:
+        close = difflib.get_close_matches(mode, modes, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UsageError(f"--savedmodel-tflite-tolerance={text}: no quantization mode {mode!r}.{hint} Give "
+                         f"MODE=RTOL,ATOL with MODE one of {', '.join(modes)}, e.g. int8=0.3,0.05")
+    try:
+        rtol, atol = (float(v) for v in values.split(","))
+    except ValueError:
+        rtol = atol = -1.0
+    if not eq or rtol < 0 or atol < 0:
+        raise UsageError(f"--savedmodel-tflite-tolerance={text}: give MODE=RTOL,ATOL with two numbers of 0 or more, "
+                         f"e.g. {mode}=0.3,0.05")
+    return mode, (rtol, atol)

@@ -200,7 +200,7 @@ class Session(LockedContract):
         target = Target(self.side_signature(side), ref=export.ref if export else None,
                         artifact=Path(side.artifact) if side.artifact else None, value=fixture_value,
                         fixture=str(self.settings.path_value(p.fixture_option) or "") if p.fixture_option else "",
-                        method=side.method, name=side.name)
+                        method=side.method, name=side.name, settings=self.settings)
         if p.needs == "server":
             assert export is not None
             from dataclasses import replace

@@ -21,7 +21,7 @@ from pytest_savedmodel.drift import validate_rules
 from pytest_savedmodel.errors import UsageError
 from pytest_savedmodel.locate import parse_model_arg
 from pytest_savedmodel.options import Option
-from pytest_savedmodel.optionvalues import domain_policy, identifier, max_moved, training_default
+from pytest_savedmodel.optionvalues import domain_policy, identifier, max_moved, tflite_tolerance, training_default
 from pytest_savedmodel.ranges import parse_range, parse_schema_arg
 from pytest_savedmodel.reportfiles import check_report_path
 from pytest_savedmodel.runners.registry import path_options
@@ -51,6 +51,9 @@ _CORE = [
            "move beyond the baseline tolerance, [OUTPUT=]FRACTION (class_ids=0.05: at most 5%% of class ids "
            "change; a bare FRACTION: every output without its own). Repeatable; makes the movement item a gate.",
            metavar="[OUTPUT=]FRACTION", multiple=True),
+    Option("--savedmodel-tflite-tolerance", "the tolerance of TFLite parity for one quantization mode, "
+           "MODE=RTOL,ATOL (MODE: float, float16, dynamic, int8), instead of the documented one. Repeatable.",
+           metavar="MODE=RTOL,ATOL", multiple=True),
     Option("--savedmodel-golden-rtol", "relative tolerance for replaying the lock's golden examples (default: the "
            "tolerance locked with them).", metavar="X", kind="float"),
     Option("--savedmodel-golden-atol", "absolute tolerance for replaying the lock's golden examples (default: the "
@@ -211,6 +214,7 @@ class Settings:
     baseline_rtol: float | None = None
     baseline_atol: float | None = None
     baseline_max_moved: tuple[tuple[str | None, float], ...] = ()  # (output or None for every output, share)
+    tflite_tolerances: dict[str, tuple[float, float]] = field(default_factory=dict)  # by mode
     golden_rtol: float | None = None  # replaying golden examples (None: the locked tolerance)
     golden_atol: float | None = None
     schemas: tuple[tuple[str | None, Path], ...] = ()  # (model name or None for every model, file)
@@ -370,6 +374,7 @@ class Settings:
             baseline_rtol=values["savedmodel_baseline_rtol"],
             baseline_atol=values["savedmodel_baseline_atol"],
             baseline_max_moved=shares,
+            tflite_tolerances=dict(tflite_tolerance(t) for t in values["savedmodel_tflite_tolerance"]),
             golden_rtol=values["savedmodel_golden_rtol"],
             golden_atol=values["savedmodel_golden_atol"],
             reports=tuple(check_report_path(r, root=roots["savedmodel_report"]) for r in values["savedmodel_report"]),

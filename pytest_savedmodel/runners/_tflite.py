@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from pytest_savedmodel.errors import ModelLoadError, RunnerError
+from pytest_savedmodel.deadline import TimedOut, abandoned_after, timeout_finding
+from pytest_savedmodel.errors import ModelLoadError, RunnerError, Unrunnable
 from pytest_savedmodel.runners.base import Runner
 from pytest_savedmodel.runners.raw import as_input_array, describe_features
 from pytest_savedmodel.spec import Features, Outputs, SignatureSpec, TensorSpec
@@ -63,10 +64,13 @@ def is_flatbuffer(data: bytes) -> bool:
     return data[4:8] == b"TFL3"
 
 
-def mode_tolerance(mode: str, tolerance: Any, reference: Outputs) -> Any:
+def mode_tolerance(mode: str, tolerance: Any, reference: Outputs,
+                   table: Mapping[str, tuple[float, float]] | None = None) -> Any:
     """The tolerance parity uses for a ``mode`` conversion's outputs against ``reference`` (the other path's):
-    one per output, None for an output not compared (see :data:`TOLERANCES`)."""
-    rtol_m, atol_m = TOLERANCES.get(mode, TOLERANCES["int8"])
+    one per output, None for an output not compared (see :data:`TOLERANCES`; ``table`` overrides it by mode,
+    from ``--savedmodel-tflite-tolerance``)."""
+    table = {**TOLERANCES, **(table or {})}
+    rtol_m, atol_m = table.get(mode, table["int8"])
     rtol, atol = max(tolerance.rtol, rtol_m), max(tolerance.atol, atol_m)
     out: dict[str, Any] = {}
     for k, v in reference.items():
@@ -109,6 +113,8 @@ class LiteRunner(Runner):
         self._outputs: dict[str, dict[str, Any]] = {}
         self._row_by_row = False
         self._lock = threading.Lock()
+        self.tolerances: dict[str, tuple[float, float]] = {}  # by mode, from --savedmodel-tflite-tolerance
+        self._stuck = ""  # a call past --savedmodel-timeout is still running: the interpreter is not reused
 
     @property
     def source(self) -> str:
@@ -193,9 +199,16 @@ class LiteRunner(Runner):
         n = min((len(v) for v in arrays.values() if v.ndim), default=1)
         batches = [{k: v[i:i + 1] for k, v in arrays.items()} for i in range(n)] if self._row_by_row and n > 1 \
             else [arrays]
+        if self._stuck:
+            raise Unrunnable(self._stuck, signature=self.signature.key)
+        call = self._call
         try:
             with self._lock:
-                results = [{k: np.array(v) for k, v in self._call(b).items()} for b in batches]
+                results = abandoned_after(lambda: [{k: np.array(v) for k, v in call(b).items()} for b in batches])
+        except TimedOut:  # the interpreter cannot be cancelled: it is still busy, and is not called again
+            finding = timeout_finding(self.name, self.source, self.signature.key, features, cancelled=False)
+            self._stuck = str(finding).splitlines()[0]
+            raise finding from None
         except (ValueError, RuntimeError) as exc:
             raise RunnerError(f"{self.name} runner ({self.source}) failed on inputs {describe_features(features)}: "
                               f"{_first_line(exc)}", runner=self.name, signature=self.signature.key,
@@ -208,7 +221,7 @@ class LiteRunner(Runner):
         return out
 
     def parity_tolerance(self, reference: Outputs, tolerance: Any) -> Any:
-        return mode_tolerance(self.mode, tolerance, reference)
+        return mode_tolerance(self.mode, tolerance, reference, self.tolerances)
 
     def close(self) -> None:
         self._call = None

@@ -137,6 +137,7 @@ class Target:
     version: int | None = None
     method: str = "predict"  # served paths: predict, classify or regress
     name: str | None = None  # the runner's name in messages when not the path's own
+    settings: Any = None  # the run's Settings, for what a path reads of them (TFLite tolerances by mode)
 
 
 def _always(_: Any) -> str | None:

@@ -166,7 +166,9 @@ def calibration_rows(sig: SignatureSpec) -> list[Features]:
 def _open(target: Target) -> ConvertTFLiteRunner:
     assert target.ref is not None
     mode = target.artifact.name if target.artifact is not None else "float"  # [NAME=]MODE: the mode is the "path"
-    return ConvertTFLiteRunner(target.ref, target.signature, mode=mode, name=target.name)
+    runner = ConvertTFLiteRunner(target.ref, target.signature, mode=mode, name=target.name)
+    runner.tolerances = dict(getattr(target.settings, "tflite_tolerances", None) or {})
+    return runner
 
 
 PROVIDER = Provider(

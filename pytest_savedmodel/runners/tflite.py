@@ -73,7 +73,9 @@ def _quantized(t: dict[str, Any]) -> bool:
 
 def _open(target: Target) -> TFLiteRunner:
     assert target.artifact is not None
-    return TFLiteRunner(target.artifact, target.signature, name=target.name)
+    runner = TFLiteRunner(target.artifact, target.signature, name=target.name)
+    runner.tolerances = dict(getattr(target.settings, "tflite_tolerances", None) or {})
+    return runner
 
 
 PROVIDER = Provider(

@@ -79,6 +79,28 @@ def test_int8_outside_its_calibration_range_is_a_finding(pytester: pytest.Pytest
                                  "*output '*': * elements differ; max abs error *(rtol=0.2, atol=*"])
 
 
+def test_a_mode_tolerance_can_be_overridden(pytester: pytest.Pytester, iris_pair: tuple[Path, Path]) -> None:
+    base = [*ARGS, f"--savedmodel=iris={iris_pair[0]}", "--savedmodel-convert-tflite=int8"]
+    # outside its calibration range int8 fails at 0.2 (above); a team that accepts more says so
+    pytester.runpytest(*base, "--savedmodel-tflite-tolerance=int8=1000,1000").assert_outcomes(passed=2)
+    tight = pytester.runpytest(*base, *IN_CALIBRATION, "--savedmodel-tflite-tolerance=int8=0,0.000001")
+    tight.assert_outcomes(passed=1, failed=1)
+    tight.stdout.fnmatch_lines(["*output '*': * elements differ; max abs error *(rtol=0.0001, atol=*"])
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("int9=0.1,0.1", "--savedmodel-tflite-tolerance=int9=0.1,0.1: no quantization mode 'int9'. Did you mean int8? "
+                     "Give MODE=RTOL,ATOL with MODE one of float, float16, dynamic, int8, e.g. int8=0.3,0.05"),
+    ("int8=0.1", "--savedmodel-tflite-tolerance=int8=0.1: give MODE=RTOL,ATOL with two numbers of 0 or more, "
+                 "e.g. int8=0.3,0.05"),
+    ("dynamic=-1,0", "--savedmodel-tflite-tolerance=dynamic=-1,0: give MODE=RTOL,ATOL"),
+])
+def test_a_bad_mode_tolerance_is_a_usage_error(pytester: pytest.Pytester, value: str, words: str) -> None:
+    result = pytester.runpytest("--savedmodel=/a", f"--savedmodel-tflite-tolerance={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert words in result.stderr.str()
+
+
 def test_a_given_tflite_passes_and_one_from_other_weights_is_caught(pytester: pytest.Pytester,
                                                                      iris_tflite: dict[str, Path]) -> None:
     t = iris_tflite
@@ -246,3 +268,25 @@ def test_the_plugin_imports_neither_tensorflow_nor_litert() -> None:
             "print(sorted(m for m in ('tensorflow', 'ai_edge_litert', 'numpy') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+def test_a_tflite_call_past_the_timeout_is_one_finding_and_the_interpreter_is_not_reused(
+        iris_tflite: dict[str, Path], sig: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TFLite interpreter cannot be cancelled: the call is left running, reported as a CallTimeout naming
+    that, and the runner refuses further calls (the busy interpreter would be called from two threads)."""
+    import threading
+
+    import pytest_savedmodel.deadline as deadline
+    from pytest_savedmodel.errors import CallTimeout, Unrunnable
+
+    runner = TFLiteRunner(iris_tflite["ok"], sig)  # type: ignore[arg-type]
+    release = threading.Event()
+    monkeypatch.setattr(runner, "_call", lambda batch: release.wait(30) and {})  # a call that hangs
+    monkeypatch.setattr(deadline, "_timeout", 0.2)
+    features = {f: np.array([1.0], np.float32) for f in FEATURES}
+    with pytest.raises(CallTimeout, match=r"did not answer within 0.2 s \(--savedmodel-timeout\) on inputs .*; the "
+                                          r"call cannot be cancelled \(a TFLite interpreter\) and was left running"):
+        runner.predict(features)
+    with pytest.raises(Unrunnable, match="did not answer within 0.2 s"):
+        runner.predict(features)
+    release.set()
