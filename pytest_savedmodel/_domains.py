@@ -27,7 +27,7 @@ import numpy as np
 
 from pytest_savedmodel.spec import Domain, DType, ParseSpec, SignatureSpec, dtype_by_name
 
-__all__ = ["MAX_VOCAB", "find_domains"]
+__all__ = ["MAX_VOCAB", "dense_inputs", "find_domains"]
 
 #: At most this many vocabulary entries are read (the first ones: a subset of valid keys is still valid).
 MAX_VOCAB = 10_000
@@ -371,24 +371,25 @@ def _feature_domains(graph: _Graph, placeholder: str, parse_spec: ParseSpec) -> 
     return out
 
 
+def dense_inputs(graph: _Graph, sig: SignatureSpec) -> Iterator[tuple[str, Any, str, str | None, bool]]:
+    parse_input = sig.parse_spec.input_alias if sig.parse_spec is not None else None
+    for alias, spec in sig.inputs.items():
+        if spec.encoding == "dense" and spec.tensor_name:  # (alias, spec, node, port, fed serialized tf.Examples)
+            yield alias, spec, *graph.main.split(spec.tensor_name), alias == parse_input
+
+
 def find_domains(meta_graph: Any, signatures: dict[str, SignatureSpec], *,
                  assets: Path | None = None) -> dict[str, tuple[dict[str, Domain], dict[str, Domain]]]:
     """Signature key -> (input alias -> Domain, tf.Example feature key -> Domain); signatures with none left out.
-
-    ``assets`` is the export's ``assets/`` directory (vocabulary files). A signature whose graph cannot be
-    followed gets no domain rather than an error.
-    """
+    ``assets``: the export's ``assets/`` (vocabulary files). A graph that cannot be followed gives no domain."""
     graph = _Graph(meta_graph, assets)
     found: dict[str, tuple[dict[str, Domain], dict[str, Domain]]] = {}
     for key, sig in signatures.items():
         inputs: dict[str, Domain] = {}
         features: dict[str, Domain] = {}
         try:
-            for alias, spec in sig.inputs.items():
-                if spec.encoding != "dense" or not spec.tensor_name:
-                    continue
-                node, port = graph.main.split(spec.tensor_name)
-                if sig.parse_spec is not None and alias == sig.parse_spec.input_alias:
+            for alias, spec, node, port, examples in dense_inputs(graph, sig):
+                if examples and sig.parse_spec is not None:  # the serialized tf.Examples: the parse op's features
                     features = _feature_domains(graph, node, sig.parse_spec)
                 elif (d := _domain(graph, (), node, port, spec.dtype)) is not None:
                     inputs[alias] = d

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pytest_savedmodel._domains import _PARSE_OPS, Ctx, _data_inputs, _Graph, _parse_outputs
+from pytest_savedmodel._domains import _PARSE_OPS, Ctx, _data_inputs, _Graph, _parse_outputs, dense_inputs
 from pytest_savedmodel.spec import DType, SignatureSpec
 
 __all__ = ["find_missing"]
@@ -108,11 +108,8 @@ def find_missing(meta_graph: Any, signatures: dict[str, SignatureSpec]) -> dict[
     for key, sig in signatures.items():
         values: dict[str, Value] = {}
         try:
-            for alias, spec in sig.inputs.items():
-                if spec.encoding != "dense" or not spec.tensor_name:
-                    continue
-                node, port = graph.main.split(spec.tensor_name)
-                if sig.parse_spec is not None and alias == sig.parse_spec.input_alias:
+            for alias, spec, node, port, examples in dense_inputs(graph, sig):
+                if examples:
                     values.update(_feature_missing(graph, node, sig))
                 elif (v := _missing(graph, (), node, port, spec.dtype)) is not None:
                     values[alias] = v

@@ -55,19 +55,7 @@ def interruptible(call: Callable[[], T], cancel: Callable[[], None], *, poll: fl
     """
     if threading.current_thread() is not threading.main_thread():
         return call()
-    box: dict[str, object] = {}
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=work, name="savedmodel-call", daemon=True)
-    worker.start()
+    done, result = _in_thread(call, "savedmodel-call")
     try:
         while not done.wait(poll):
             pass
@@ -75,16 +63,11 @@ def interruptible(call: Callable[[], T], cancel: Callable[[], None], *, poll: fl
         cancel()
         done.wait(5.0)
         raise
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    return result()
 
 
-def abandoned_after(call: Callable[[], T]) -> T:
-    """``call()`` bounded by :func:`call_timeout` where it cannot be cancelled (a TFLite interpreter): it runs
-    in a worker thread; past the bound :class:`TimedOut` is raised and the thread is left to finish on its
-    own (a daemon: it does not hold the process). The caller must not reuse what the call was using."""
-    seconds = call_timeout()
+def _in_thread(call: Callable[[], T], name: str) -> tuple[threading.Event, Callable[[], T]]:
+    """``call()`` started in a daemon thread: (set when it ended, its value or its exception, once ended)."""
     box: dict[str, object] = {}
     done = threading.Event()
 
@@ -96,12 +79,24 @@ def abandoned_after(call: Callable[[], T]) -> T:
         finally:
             done.set()
 
-    threading.Thread(target=work, name="savedmodel-uncancellable-call", daemon=True).start()
+    def result() -> T:
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]  # type: ignore[return-value]
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return done, result
+
+
+def abandoned_after(call: Callable[[], T]) -> T:
+    """``call()`` bounded by :func:`call_timeout` where it cannot be cancelled (a TFLite interpreter): it runs
+    in a worker thread; past the bound :class:`TimedOut` is raised and the thread is left to finish on its
+    own (a daemon: it does not hold the process). The caller must not reuse what the call was using."""
+    seconds = call_timeout()
+    done, result = _in_thread(call, "savedmodel-uncancellable-call")
     if not done.wait(seconds):
         raise TimedOut(seconds)
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    return result()
 
 
 class TimedOut(Exception):
