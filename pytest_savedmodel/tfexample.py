@@ -23,7 +23,7 @@ from pytest_savedmodel.errors import InvalidArgument
 from pytest_savedmodel.spec import Features, FeatureSpec, ParseSpec, SignatureSpec
 
 __all__ = ["FeatureRows", "decode_example", "encode_examples", "example_pb2", "example_proto", "examples_request",
-           "omissions_noted", "omitted_note", "rows_of", "without_missing"]
+           "omissions_noted", "omitted_note", "row_values", "rows_of", "without_missing"]
 
 
 class FeatureRows(dict[str, Any]):
@@ -144,7 +144,12 @@ def example_pb2() -> Any:
     return example_pb2
 
 
-def _row_values(value: Any) -> np.ndarray:
+def row_values(value: Any) -> np.ndarray:
+    """One row's values of a feature, flat (bytes kept whole)."""
+    if isinstance(value, (bytes, str)):  # not np.asarray: a fixed-width bytes array drops trailing NUL bytes
+        one = np.empty(1, dtype=object)
+        one[0] = value
+        return one
     arr = np.asarray(value, dtype=object) if isinstance(value, (list, tuple)) else np.asarray(value)
     return arr.reshape(-1)
 
@@ -201,7 +206,7 @@ def example_proto(row: Mapping[str, Any], parse_spec: ParseSpec | None = None) -
     specs = {f.key: f for f in parse_spec.features} if parse_spec else {}
     for key, value in sorted(row.items()):
         spec = specs.get(key)
-        values = _row_values(value)
+        values = row_values(value)
         if spec is not None and spec.kind == "fixed":
             want = int(np.prod(spec.shape)) if spec.shape else 1
             if values.size != want:
@@ -245,7 +250,7 @@ def encode_examples(
                 keep = ~np.asarray(absent[k][i], dtype=bool).reshape(-1)
                 if not keep.any():
                     continue  # the feature is left out of this row's Example
-                value = value if keep.all() else _row_values(value)[keep]
+                value = value if keep.all() else row_values(value)[keep]
             row[k] = value
         out.append(example_proto(row, parse_spec).SerializeToString())
     return out

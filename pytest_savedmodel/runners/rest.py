@@ -167,7 +167,7 @@ class RestRunner(Runner):
         return doc
 
     def _examples(self, features: Features) -> list[dict[str, Any]]:
-        from pytest_savedmodel.tfexample import rows_of
+        from pytest_savedmodel.tfexample import row_values, rows_of
 
         assert self.parse_spec is not None
         kinds = {f.key: f.dtype for f in self.parse_spec.features}
@@ -176,8 +176,8 @@ class RestRunner(Runner):
         for i in range(n):
             ex: dict[str, Any] = {}
             for key, value in sorted(features.items()):
-                row = np.asarray(np.asarray(value, dtype=object)[i] if np.asarray(value).dtype == object
-                                 else np.asarray(value)[i]).reshape(-1)
+                row = row_values(np.asarray(value, dtype=object)[i] if np.asarray(value).dtype == object
+                                 else np.asarray(value)[i])
                 mask = getattr(features, "absent", {}).get(key)  # values the raw graph drops: left out, as gRPC
                 if mask is not None:
                     keep = ~np.asarray(mask[i], dtype=bool).reshape(-1)

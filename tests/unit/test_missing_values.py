@@ -226,3 +226,14 @@ def test_no_risk_where_the_parsing_graph_drops_the_same_value_or_has_no_such_fea
     assert missing_risks(_raw({}), _parsing({"zip": b""})) == []
     assert missing_risks(_raw({"id": -1}), _parsing({"id": -2}), names=("raw", "twin"))[0].startswith(
         "feature 'id': raw signature 'serving_default' treats -1 as missing")
+
+
+def test_trailing_nul_bytes_survive_the_tf_example_encoding() -> None:
+    """numpy's fixed-width bytes drop trailing NULs (np.asarray(b"\\x00") is b""): a string feature b"\\x00" was
+    sent as b"" and, with feature columns, compared as another value (found by the TF 2.15 run, on a seed)."""
+    from pytest_savedmodel.tfexample import decode_example, encode_examples
+
+    values = np.empty(3, dtype=object)
+    values[:] = [b"\x00", b"a\x00", b""]
+    decoded = [decode_example(e)["zip"][0] for e in encode_examples({"zip": values})]
+    assert decoded == [b"\x00", b"a\x00", b""]
