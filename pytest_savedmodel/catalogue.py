@@ -216,51 +216,9 @@ def parity(ctx: CheckContext) -> None:
 @_register("movement", "how far predictions moved from the baseline (a retrain's evidence); a gate only with "
                        "--savedmodel-baseline-rtol/atol/max-moved")
 def movement(ctx: CheckContext) -> None:
-    """Production (left) and the candidate (right) on the same generated rows: per output, the rows that moved
-    beyond the baseline tolerance, the largest move and a histogram. A retrain moves predictions by design, so
-    by default this reports and passes; with a baseline tolerance or budget set, it fails beyond them (with
-    no budget, on the first moved row, shrunk like a parity failure)."""
-    from pytest_savedmodel.compare import compare_outputs, format_mismatch
-    from pytest_savedmodel.errors import ParityMismatch
-    from pytest_savedmodel.movement import Movement
+    from pytest_savedmodel.movement import run_movement
 
-    p, s = ctx.planned, ctx.settings
-    assert p.left is not None and p.right is not None
-    left, right = ctx.open(p.left), ctx.open(p.right)
-    tolerance = s.baseline_tolerance()
-    tally = Movement(tolerance)
-    fail_fast = s.baseline_gates and not s.baseline_max_moved  # a tolerance and no budget: any moved row fails
-
-    def body(features: Features) -> None:
-        try:
-            a, b = left.predict(features), right.predict(features)
-        except RunnerError as exc:
-            raise ctx.served(exc) from None
-        common = sorted(set(a) & set(b))
-        tally.add(a, b, common)
-        result = compare_outputs(a, b, names=(left.name, right.name), tolerance=tolerance, outputs=common)
-        ctx.result.observe(result, features)
-        if fail_fast and not result.ok:
-            worst = result.worst
-            raise ParityMismatch(format_mismatch(result, features, context=f"signature {right.signature.key!r}"),
-                                 runners=(left.name, right.name), output=worst.output if worst else None,
-                                 result=result, features=features, left_runner=left, right_runner=right)
-
-    sig = ctx.generation_signature(ctx.draw)
-    try:
-        ctx.prove(body, ctx.strategy(sig), sweep=sig)
-    finally:
-        ctx.result.movement = tally.to_dict()
-        ctx.result.note = tally.note()
-    over = {k: (m, budget) for k, m in sorted(tally.outputs.items())
-            if (budget := s.max_moved(k)) is not None and m.share > budget}
-    if over:
-        lines = [f"  {k}: {m.moved} of {m.rows} rows {'changed' if m.exact else 'moved'} ({m.share:.1%}), the budget "
-                 f"is {budget:.1%}; largest move {m.max_abs:.6g}" for k, (m, budget) in over.items()]
-        raise ParityMismatch(
-            f"predictions moved from the baseline beyond --savedmodel-baseline-max-moved (tolerance rtol="
-            f"{tolerance.rtol} atol={tolerance.atol}, {tally.rows} generated rows):\n" + "\n".join(lines),
-            runners=(left.name, right.name), output=max(over, key=lambda k: over[k][0].share))
+    run_movement(ctx)
 
 
 def _filled(features: Features, defaults: dict[str, Any], sig: Any) -> Features:
@@ -387,7 +345,16 @@ def concurrency(ctx: CheckContext) -> None:
     ctx.result.note = f"{len(requests)} requests x 2 from {s.concurrency} threads: same answers"
 
 
+@_register("rollout", "the candidate rolls in over the baseline on a live TF Serving: no request fails or gets a "
+                      "half-loaded answer (--savedmodel-rollout)")
+def rollout(ctx: CheckContext) -> None:
+    from pytest_savedmodel.rollout import run_rollout
+
+    run_rollout(ctx)
+
+
 #: Every check, in collection order.
 CHECKS: tuple[str, ...] = ("load", "signature", "outputs", "finite", "batch", "determinism", "domain", "parse_spec",
-                           "parity", "movement", "contract", "golden", "latency", "concurrency")
+                           "parity", "movement", "contract", "golden", "latency", "concurrency",
+                           "rollout")
 assert set(CHECKS) == set(CATALOGUE), "every registered check has its place in the order"

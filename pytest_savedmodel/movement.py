@@ -17,8 +17,10 @@ import numpy as np
 
 if TYPE_CHECKING:
     from pytest_savedmodel.compare import Tolerance
+    from pytest_savedmodel.context import CheckContext
+    from pytest_savedmodel.spec import Features
 
-__all__ = ["BUCKETS", "Movement", "OutputMovement", "format_movement"]
+__all__ = ["BUCKETS", "Movement", "OutputMovement", "format_movement", "run_movement"]
 
 #: upper edges of the histogram's buckets of a row's largest absolute move; the first bucket is "exactly 0"
 _EDGES = (0.0, 1e-6, 1e-4, 1e-2, 1e-1, 1.0, 10.0)
@@ -166,3 +168,50 @@ def format_movement(nodeid: str, movement: Mapping[str, Any]) -> list[str]:
             line += "; rows by largest move: " + " ".join(f"{k}:{v}" for k, v in hist.items() if v)
         lines.append(line)
     return lines
+
+
+def run_movement(ctx: CheckContext) -> None:
+    """Production (left) and the candidate (right) on the same generated rows: per output, the rows that moved
+    beyond the baseline tolerance, the largest move and a histogram. A retrain moves predictions by design, so
+    by default this reports and passes; with a baseline tolerance or budget set, it fails beyond them (with
+    no budget, on the first moved row, shrunk like a parity failure)."""
+    from pytest_savedmodel.compare import compare_outputs, format_mismatch
+    from pytest_savedmodel.errors import ParityMismatch, RunnerError
+
+    p, s = ctx.planned, ctx.settings
+    assert p.left is not None and p.right is not None
+    left, right = ctx.open(p.left), ctx.open(p.right)
+    tolerance = s.baseline_tolerance()
+    tally = Movement(tolerance)
+    fail_fast = s.baseline_gates and not s.baseline_max_moved  # a tolerance and no budget: any moved row fails
+
+    def body(features: Features) -> None:
+        try:
+            a, b = left.predict(features), right.predict(features)
+        except RunnerError as exc:
+            raise ctx.served(exc) from None
+        common = sorted(set(a) & set(b))
+        tally.add(a, b, common)
+        result = compare_outputs(a, b, names=(left.name, right.name), tolerance=tolerance, outputs=common)
+        ctx.result.observe(result, features)
+        if fail_fast and not result.ok:
+            worst = result.worst
+            raise ParityMismatch(format_mismatch(result, features, context=f"signature {right.signature.key!r}"),
+                                 runners=(left.name, right.name), output=worst.output if worst else None,
+                                 result=result, features=features, left_runner=left, right_runner=right)
+
+    sig = ctx.generation_signature(ctx.draw)
+    try:
+        ctx.prove(body, ctx.strategy(sig), sweep=sig)
+    finally:
+        ctx.result.movement = tally.to_dict()
+        ctx.result.note = tally.note()
+    over = {k: (m, budget) for k, m in sorted(tally.outputs.items())
+            if (budget := s.max_moved(k)) is not None and m.share > budget}
+    if over:
+        lines = [f"  {k}: {m.moved} of {m.rows} rows {'changed' if m.exact else 'moved'} ({m.share:.1%}), the budget "
+                 f"is {budget:.1%}; largest move {m.max_abs:.6g}" for k, (m, budget) in over.items()]
+        raise ParityMismatch(
+            f"predictions moved from the baseline beyond --savedmodel-baseline-max-moved (tolerance rtol="
+            f"{tolerance.rtol} atol={tolerance.atol}, {tally.rows} generated rows):\n" + "\n".join(lines),
+            runners=(left.name, right.name), output=max(over, key=lambda k: over[k][0].share))

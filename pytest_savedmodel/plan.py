@@ -32,6 +32,23 @@ def check_owners(artifacts: Artifacts, settings: Settings) -> None:
                 artifacts.owner(arg, opt.flag)
     artifacts.check_pairs()
     _check_budget_outputs(artifacts, settings)
+    if settings.rollout:
+        _check_rollout(artifacts, settings)
+
+
+def _check_rollout(artifacts: Artifacts, settings: Settings) -> None:
+    """--savedmodel-rollout needs a baseline and a server it starts over a directory of its own."""
+    from pytest_savedmodel.errors import UsageError
+    from pytest_savedmodel.serving.launcher import parse_mode
+
+    kind = parse_mode(settings.server)[0]
+    if kind in ("docker", "url", "none"):
+        raise UsageError(f"--savedmodel-rollout needs a server it starts itself over a model directory it owns "
+                         f"(--savedmodel-server=emulator, binary or auto), not {kind}: Docker binds fixed version "
+                         f"directories, a url: server is not ours to reload, none serves nothing")
+    if not artifacts.baselines:
+        raise UsageError("--savedmodel-rollout needs --savedmodel-baseline: the model in production the candidate "
+                         "rolls in over")
 
 
 def _check_budget_outputs(artifacts: Artifacts, settings: Settings) -> None:
@@ -293,10 +310,16 @@ class _Planner:
         spec, bspec = self.spec(anchor), self.spec(base)
         if spec is None or bspec is None or not self.want("movement"):
             return
+        rolled = False
         for sig in self.a.signatures(spec):
             old = bspec.signatures.get(sig.key)
             if old is None or not sig.inputs or set(old.inputs) != set(sig.inputs):
                 continue
+            if self.s.rollout and self.want("rollout") and not rolled and sendable_inputs(sig) is None:
+                rolled = True  # one deploy per model, through its first signature clients can call
+                yield PlannedCheck(col, (sig.key, "rollout[grpc]"), "rollout", **info, signature=sig.key,
+                                   left=Side("raw", base.collector, sig.key, name="baseline"),
+                                   right=Side("raw", anchor.collector, sig.key))
             yield PlannedCheck(col, (sig.key, "movement[baseline~raw]"), "movement", **info, signature=sig.key,
                                pair="baseline~raw", left=Side("raw", base.collector, sig.key, name="baseline"),
                                right=Side("raw", anchor.collector, sig.key))

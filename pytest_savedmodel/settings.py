@@ -51,6 +51,7 @@ _CORE = [
            "move beyond the baseline tolerance, [OUTPUT=]FRACTION (class_ids=0.05: at most 5%% of class ids "
            "change; a bare FRACTION: every output without its own). Repeatable; makes the movement item a gate.",
            metavar="[OUTPUT=]FRACTION", multiple=True),
+    Option("--savedmodel-rollout", "roll the candidate in over the baseline while requests flow.", kind="flag"),
     Option("--savedmodel-tflite-tolerance", "the tolerance of TFLite parity for one quantization mode, "
            "MODE=RTOL,ATOL (MODE: float, float16, dynamic, int8), instead of the documented one. Repeatable.",
            metavar="MODE=RTOL,ATOL", multiple=True),
@@ -215,6 +216,7 @@ class Settings:
     baseline_atol: float | None = None
     baseline_max_moved: tuple[tuple[str | None, float], ...] = ()  # (output or None for every output, share)
     tflite_tolerances: dict[str, tuple[float, float]] = field(default_factory=dict)  # by mode
+    rollout: bool = False  # rollout[grpc] per model with a baseline
     golden_rtol: float | None = None  # replaying golden examples (None: the locked tolerance)
     golden_atol: float | None = None
     schemas: tuple[tuple[str | None, Path], ...] = ()  # (model name or None for every model, file)
@@ -374,6 +376,7 @@ class Settings:
             baseline_rtol=values["savedmodel_baseline_rtol"],
             baseline_atol=values["savedmodel_baseline_atol"],
             baseline_max_moved=shares,
+            rollout=bool(values["savedmodel_rollout"]),
             tflite_tolerances=dict(tflite_tolerance(t) for t in values["savedmodel_tflite_tolerance"]),
             golden_rtol=values["savedmodel_golden_rtol"],
             golden_atol=values["savedmodel_golden_atol"],
