@@ -20,8 +20,10 @@ def header_lines(suite: Any) -> list[str]:
 
     lines = [f"savedmodel: pytest-savedmodel {__version__}, TensorFlow {tf_version()}"]
     if suite.settings.seed is not None:
-        lines.append(f"  generated checks: Hypothesis seed {suite.settings.seed} (replay with "
-                     f"--savedmodel-seed={suite.settings.seed})")
+        s = suite.settings
+        rows = f" and up to {s.rows} bulk rows" if s.rows else ""
+        lines.append(f"  generated checks: {s.examples} Hypothesis examples{rows} per check; seed {s.seed} (replay "
+                     f"with --savedmodel-seed={s.seed})")
     mode = suite.settings.server
     if suite.serves:
         import shutil

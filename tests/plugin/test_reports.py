@@ -125,10 +125,12 @@ def test_the_header_names_the_seed_and_a_seed_replays_the_run(pytester: pytest.P
         return [doc["header"], list(doc["deviations"].values())]
 
     header, _ = deviations()
-    line = next(h for h in header if "generated checks: Hypothesis seed" in h)
+    line = next(h for h in header if "generated checks: 20 Hypothesis examples and up to 2000 bulk rows per check; "
+                                     "seed " in h)
     assert line.endswith(")") and "(replay with --savedmodel-seed=" in line
     header, first = deviations("--hypothesis-seed=4242")  # Hypothesis's own option is honoured
-    assert "  generated checks: Hypothesis seed 4242 (replay with --savedmodel-seed=4242)" in header
+    assert ("  generated checks: 20 Hypothesis examples and up to 2000 bulk rows per check; seed 4242 (replay with "
+            "--savedmodel-seed=4242)") in header
     assert deviations("--savedmodel-seed=4242")[1] == first  # the same seed draws the same inputs
     assert deviations("--savedmodel-seed=7")[1] != first
 

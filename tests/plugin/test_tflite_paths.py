@@ -287,6 +287,6 @@ def test_a_tflite_call_past_the_timeout_is_one_finding_and_the_interpreter_is_no
     with pytest.raises(CallTimeout, match=r"did not answer within 0.2 s \(--savedmodel-timeout\) on inputs .*; the "
                                           r"call cannot be cancelled \(a TFLite interpreter\) and was left running"):
         runner.predict(features)
-    with pytest.raises(Unrunnable, match="did not answer within 0.2 s"):
+    with pytest.raises(Unrunnable, match=r"did not answer within 0\.2 s"):
         runner.predict(features)
     release.set()
