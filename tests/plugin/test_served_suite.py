@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import gone_within
+
 pytestmark = pytest.mark.serving
 
 
@@ -135,24 +137,7 @@ def test_ctrl_c_or_a_killed_pytest_leaves_no_server(pytester: pytest.Pytester, t
     assert server_pid is not None, "the emulator did not start"
     proc.send_signal(getattr(signal, sig))
     proc.wait(30)
-    assert _gone_within(server_pid, 15), f"emulator {server_pid} survived {sig} to pytest"
-
-
-def _alive(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _gone_within(pid: int, seconds: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not _alive(pid)
+    assert gone_within(server_pid, 15), f"emulator {server_pid} survived {sig} to pytest"
 
 
 def test_a_crashed_xdist_worker_leaves_no_server(pytester: pytest.Pytester, testdata: Path) -> None:
@@ -177,7 +162,7 @@ def test_a_crashed_xdist_worker_leaves_no_server(pytester: pytest.Pytester, test
     assert "worker 'gw0' crashed while running 'test_crash.py::test_crash'" in proc.stdout + proc.stderr or \
         "crashed while running" in proc.stdout, proc.stdout[-2000:]
     server_pid = int((pytester.path / "server.pid").read_text())
-    assert _gone_within(server_pid, 15), f"emulator {server_pid} survived its crashed xdist worker"
+    assert gone_within(server_pid, 15), f"emulator {server_pid} survived its crashed xdist worker"
 
 
 @pytest.fixture(scope="module")

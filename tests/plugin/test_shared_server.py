@@ -15,23 +15,10 @@ from pytest_savedmodel.errors import ServerStartError
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.serving import shared
 from pytest_savedmodel.serving.launcher import ServedModel
+from tests.processes import alive, gone_within
 
 pytestmark = [pytest.mark.serving,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="servers are shared on Linux only")]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not _alive(pid)
 
 
 @pytest.fixture
@@ -67,12 +54,12 @@ def test_workers_share_one_server_and_the_last_one_stops_it(worker: str, testdat
         assert "Running gRPC ModelServer at 127.0.0.1:" in second.log_tail()
         assert f"--parent_pid={os.getppid()}" in first.process.args  # it ends with the xdist controller
         first.stop()  # the one that started it lets go first: the server stays for the other
-        assert second.alive() and _alive(first.pid)
+        assert second.alive() and alive(first.pid)
     finally:
         first.stop()
         if second is not None:
             second.stop()
-    assert _gone_within(first.pid, 15)
+    assert gone_within(first.pid, 15)
     assert list((tmp_path / "tmp").iterdir()) == []  # the run's directory is removed with the last user
 
 
@@ -147,7 +134,7 @@ def test_a_crashed_worker_that_started_the_shared_server_leaves_the_others_their
     assert "crashed while running 'test_a.py::test_crash'" in out, out[-3000:]
     assert "PASSED test_b.py::test_answers_after_the_crash" in out, out[-3000:]
     server_pid = int((pytester.path / "server.pid").read_text())
-    assert _gone_within(server_pid, 15), f"the shared emulator {server_pid} survived the run"
+    assert gone_within(server_pid, 15), f"the shared emulator {server_pid} survived the run"
     assert [p.name for p in tmp.iterdir() if p.name.startswith("pytest-savedmodel-")] == []
 
 
