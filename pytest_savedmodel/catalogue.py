@@ -83,7 +83,8 @@ def signature(ctx: CheckContext) -> None:
     if why is not None:  # its parsing is compared with nothing: a skew there goes unseen
         key = ctx.signature.key
         ctx.risks([f"parsing signature {key!r} has no raw partner, so its tf.Example parsing is compared with "
-                   f"no raw path ({why}); pair it with --savedmodel-pair=RAWSIG~{key} if one corresponds"])
+                   f"no raw path ({why}); its own checks and served Classify/Regress parity still run. A raw "
+                   f"signature with an output name in common can be paired with --savedmodel-pair=RAWSIG~{key}"])
 
 
 def _per_input(ctx: CheckContext, body: Callable[[Features], None], *, min_batch: int = 1, bulk: bool = True) -> None:
