@@ -179,6 +179,25 @@ class _SummaryRows:
             self.failures[report.nodeid] = text[:8000]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist's default ``--dist load``: the items of one signature go to one worker.
+
+    Each worker then loads only the models of the signatures it tests, and "one cause, one red" holds across
+    the run (a signature's items see each other's causes). Other tests are scheduled one by one, as ``load``
+    does; another ``--dist`` mode the user chose is left alone."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if config.getoption("dist", "load") != "load" or settings is None or not settings.active:
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BySignature(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid.rsplit("::", 1)[0] if nodeid.startswith("savedmodel:") else nodeid
+
+    return BySignature(config, log)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     collector = config.stash.get(ROWS_KEY, None)
     if collector is None or not collector.results:

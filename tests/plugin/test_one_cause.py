@@ -49,3 +49,16 @@ def test_a_signature_that_runs_one_row_only_is_one_finding_on_the_batch_item(pyt
         "has 3*",
         "The other checks of this signature ran one row at a time.*--enable_batching*",
     ])
+
+
+def test_under_xdist_the_items_of_a_signature_share_a_worker_and_a_cause_is_still_one_red(
+        pytester: pytest.Pytester, testdata: Path) -> None:
+    """half_plus_three's regress signature declares a float input where its graph parses tf.Examples: every
+    check of it would fail with the same TF error. pytest-xdist's default scheduling spread them over workers,
+    each of which reported it once; the plugin schedules a signature's items on one worker."""
+    args = ["-p", "no:cacheprovider", "--savedmodel-server=none", "--savedmodel-examples=5", "--savedmodel-rows=50",
+            f"--savedmodel={testdata / 'saved_model_half_plus_three'}", "-k", "regress"]
+    serial = pytester.runpytest(*args).parseoutcomes()
+    spread = pytester.runpytest(*args, "-n", "2").parseoutcomes()
+    assert serial.get("failed") == spread.get("failed") == 2  # the signature finding, and the rejection once
+    assert spread.get("skipped", 0) == serial.get("skipped", 0) >= 2  # the other checks: "same cause as ..."
