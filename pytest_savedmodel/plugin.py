@@ -195,6 +195,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             return nodeid.rsplit("::", 1)[0] if nodeid.startswith("savedmodel:") else nodeid
 
+        def remove_node(self, node: Any) -> str | None:
+            """As LoadScopeScheduling, but the test a crashed worker was running is not run again (``load``
+            does not rerun it either: a test that kills its worker would kill the next one too)."""
+            workload = self.assigned_work.pop(node)
+            if not self._pending_of(workload):
+                return None
+            crashed = next(nodeid for unit in workload.values() for nodeid, done in unit.items() if not done)
+            for unit in workload.values():
+                unit.pop(crashed, None)
+            self.workqueue.update({scope: unit for scope, unit in workload.items() if unit})
+            for other in self.assigned_work:
+                self._reschedule(other)
+            return str(crashed)
+
     return BySignature(config, log)
 
 
