@@ -20,7 +20,6 @@ one row only get no bulk phase: their generated examples and the sweep alone.
 
 from __future__ import annotations
 
-import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_savedmodel.errors import OutOfMemory, SavedModelError, Unrunnable
+from pytest_savedmodel.errors import OutOfMemory, SavedModelError, Unrunnable, cause_shape
 from pytest_savedmodel.spec import Features, SignatureSpec, TensorSpec
 
 __all__ = ["DEFAULT_ROWS", "SHRINK_CALLS", "BatchOnly", "BulkState", "bulk_batches", "check_chunk", "run_batch",
@@ -229,9 +228,8 @@ def _same_failure(a: BaseException, b: BaseException | None) -> bool:
     """Two failures of one kind: the same class and the same first line, numbers aside."""
     if b is None or type(a) is not type(b):
         return False
-    def shape(e: BaseException) -> str:
-        return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", (str(e).strip().splitlines() or [""])[0])
-    return shape(a) == shape(b)
+    first_line = [(str(e).strip().splitlines() or [""])[0] for e in (a, b)]
+    return cause_shape(first_line[0]) == cause_shape(first_line[1])
 
 
 def run_bulk(body: Callable[[Features], None], chunk: Features) -> None:

@@ -57,6 +57,7 @@ __all__ = [
     "TooLarge",
     "Unrunnable",
     "UsageError",
+    "cause_shape",
 ]
 
 
@@ -221,3 +222,11 @@ class SameCause(SavedModelError):
     def __init__(self, message: str, *, item: str = "") -> None:
         super().__init__(message)
         self.item = item
+
+
+def cause_shape(reason: str) -> str:
+    """A failure's reason with its numbers blanked: ``indices[1,0] = 25 is not in [0, 20)`` and
+    ``indices[0,0] = 20 ...`` are the same cause (one cause, one red; a simplified row that fails the same way)."""
+    import re
+
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", reason.strip())[:300]

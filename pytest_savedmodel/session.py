@@ -31,6 +31,7 @@ from pytest_savedmodel.errors import (
     SavedModelError,
     Unrunnable,
     UsageError,
+    cause_shape,
 )
 from pytest_savedmodel.lockstate import LockedContract
 from pytest_savedmodel.plan import build_plan, check_owners
@@ -154,7 +155,7 @@ class Session(LockedContract):
             if exc.reason:
                 # the model rejected a generated input: other checks of this signature that fail for the same
                 # reason are skipped naming this item ("one cause, one red")
-                cause = (planned.export, planned.signature or "", _shape_of(exc.reason))
+                cause = (planned.export, planned.signature or "", cause_shape(exc.reason))
                 if cause in self._rejections:
                     item = self._rejections[cause]
                     raise SameCause(f"same cause as {item}: the model rejected the inputs with "
@@ -356,11 +357,3 @@ class Session(LockedContract):
         if base_sig is None or set(base_sig.inputs) != set(sig.inputs) or planned.right is None:
             return None
         return Side(planned.right.path, base.collector, base_sig.key)
-
-
-def _shape_of(reason: str) -> str:
-    """A rejection's reason with its numbers blanked: ``indices[1,0] = 25 is not in [0, 20)`` from one path
-    and ``indices[0,0] = 20 ...`` from another are the same cause."""
-    import re
-
-    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", reason.strip())[:300]

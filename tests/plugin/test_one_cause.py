@@ -27,7 +27,7 @@ def test_a_rejected_input_is_one_failure_and_the_rest_are_skipped_naming_it(pyte
 
 
 def test_the_shape_of_a_reason_ignores_its_numbers() -> None:
-    from pytest_savedmodel.session import _shape_of
+    from pytest_savedmodel.errors import cause_shape as _shape_of
 
     assert _shape_of("indices[1,0] = 25 is not in [0, 20)") == _shape_of("indices[0,0] = 20 is not in [0, 20)")
     assert _shape_of("x must be 1.5e-3") == "x must be #"
