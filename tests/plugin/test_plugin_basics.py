@@ -62,6 +62,13 @@ def test_markers_registered_for_strict_markers(pytester: pytest.Pytester) -> Non
         (["--savedmodel=/a", "--savedmodel-server=url:localhost:8500"], "url: needs GRPC_TARGET,REST_URL"),
         (["--savedmodel=/a", "--savedmodel-timeout=0"], "--savedmodel-timeout=0.0: give a number of seconds above 0"),
         (["--savedmodel=/a", "--savedmodel-server-timeout=-1"], "--savedmodel-server-timeout=-1.0: give a number"),
+        (["--savedmodel=/a", "--savedmodel-rows=-1"], "--savedmodel-rows=-1: give a number of rows, 0 or more"),
+        (["--savedmodel=/a", "--savedmodel-rows=2000000"], "--savedmodel-rows=2000000: at most 1000000"),
+        (["--savedmodel=/a", "--savedmodel-examples=0"], "--savedmodel-examples=0: must be at least 1"),
+        (["--savedmodel=/a", "--savedmodel-golden-atol=-1"], "--savedmodel-golden-atol=-1.0: a tolerance cannot be "
+                                                             "negative"),
+        (["--savedmodel=/a", "--savedmodel-baseline-rtol=-0.1"], "--savedmodel-baseline-rtol=-0.1: a tolerance "
+                                                                 "cannot be negative"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], words: str) -> None:

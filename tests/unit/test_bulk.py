@@ -57,6 +57,10 @@ def test_no_bulk_where_rows_cannot_be_stacked(spec: TensorSpec) -> None:
     assert list(bulk_batches(_sig(x=spec), rows=100, seed=1, digest="d")) == []
 
 
+def test_zero_rows_is_no_bulk_phase() -> None:  # --savedmodel-rows=0
+    assert list(bulk_batches(_sig(x=TensorSpec("x", F32, (None,), "x:0")), rows=0, seed=1, digest="d")) == []
+
+
 def test_the_time_budget_stops_the_bulk_phase() -> None:
     ticks = iter(range(100))
     chunks = list(bulk_batches(_sig(x=TensorSpec("x", F32, (None,), "x:0")), rows=10_000, seed=1, digest="d",
