@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -63,6 +64,28 @@ def wait_available(target: str, names: list[str], process: subprocess.Popen[byte
     pytest.fail(f"emulator not AVAILABLE in {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+EMULATOR = [sys.executable, "-m", "pytest_savedmodel.serving.emulator"]
+
+
+@contextlib.contextmanager
+def emulator_process(args: list[str], log: Path, target: str, names: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """The emulator started with ``args`` (output to ``log``, watching this process), once ``names`` are
+    AVAILABLE at ``target``; stopped (terminate, then kill) on the way out if it still runs."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([*EMULATOR, *args, f"--parent_pid={os.getpid()}"], stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_available(target, names, proc, log)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="session")
 def emulator(testdata: Path, zoo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     from tests import modelzoo
@@ -73,19 +96,8 @@ def emulator(testdata: Path, zoo_dir: Path, tmp_path_factory: pytest.TempPathFac
     config.write_text(CONFIG.format(t=testdata.resolve(), w=wire.resolve()))
     g, r = _free_port(), _free_port()
     log = d / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pytest_savedmodel.serving.emulator", f"--port={g}",
-                                 f"--rest_api_port={r}", f"--model_config_file={config}", "--max_num_load_retries=0",
-                                 f"--max_request_bytes={MAX_REQUEST_BYTES}",
-                                 "--file_system_poll_wait_seconds=0", f"--parent_pid={os.getpid()}"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_available(f"127.0.0.1:{g}", ["default", "tf2", "half_plus_two", "half_plus_three", "counter", "matrix",
-                                          "wire"], proc, log)
+    names = ["default", "tf2", "half_plus_two", "half_plus_three", "counter", "matrix", "wire"]
+    with emulator_process([f"--port={g}", f"--rest_api_port={r}", f"--model_config_file={config}",
+                           "--max_num_load_retries=0", f"--max_request_bytes={MAX_REQUEST_BYTES}",
+                           "--file_system_poll_wait_seconds=0"], log, f"127.0.0.1:{g}", names) as proc:
         yield Emulator(f"127.0.0.1:{g}", f"http://127.0.0.1:{r}", proc, log, MAX_REQUEST_BYTES)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -4,11 +4,9 @@ every flag of main.cc accepted, gRPC on a UNIX socket, the Prometheus page, .tfl
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,11 +18,10 @@ import pytest
 import requests
 
 from pytest_savedmodel.serving.launcher import _free_port
-from tests.serving.conftest import wait_available
+from tests.serving.conftest import EMULATOR, emulator_process
 
 pytestmark = pytest.mark.serving
 
-EMULATOR = [sys.executable, "-m", "pytest_savedmodel.serving.emulator"]
 #: every flag name of tensorflow_serving/model_servers/main.cc:88-315 (tensorflow::Flag("...")), with a value
 MAIN_CC_FLAGS = [
     "--port=0", "--grpc_socket_path=S", "--rest_api_port=0", "--rest_api_num_threads=2", "--rest_api_timeout_in_ms=9",
@@ -126,22 +123,12 @@ def features(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = d / "server.log"
     ignored = ["--num_load_threads=2", "--flush_filesystem_caches=false", "--tensorflow_intra_op_parallelism=1",
                "--xla_cpu_compilation_enabled=true", "--enable_model_warmup=false", "--mixed_precision=bf16"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*EMULATOR, f"--port={g}", f"--rest_api_port={r}", f"--model_config_file={config}",
-                                 "--model_config_file_poll_wait_seconds=1", "--prefer_tflite_model=true",
-                                 f"--grpc_socket_path={sock}", f"--monitoring_config_file={monitoring}",
-                                 "--enable_grpc_healthcheck_service", "--max_num_load_retries=0",
-                                 "--file_system_poll_wait_seconds=0", f"--parent_pid={os.getpid()}", *ignored],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_available(f"127.0.0.1:{g}", list(models), proc, log)
+    with emulator_process([f"--port={g}", f"--rest_api_port={r}", f"--model_config_file={config}",
+                           "--model_config_file_poll_wait_seconds=1", "--prefer_tflite_model=true",
+                           f"--grpc_socket_path={sock}", f"--monitoring_config_file={monitoring}",
+                           "--enable_grpc_healthcheck_service", "--max_num_load_retries=0",
+                           "--file_system_poll_wait_seconds=0", *ignored], log, f"127.0.0.1:{g}", list(models)) as proc:
         yield Features(f"127.0.0.1:{g}", f"http://127.0.0.1:{r}", sock, config, models, proc, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def predict(target: str, model: str, x: Any, *, alias: str = "x", timeout: float = 10) -> Any:
@@ -233,20 +220,13 @@ def test_url_mode_names_the_unix_form_when_misused() -> None:
 
 def test_socket_only_server_removes_its_socket_at_exit(testdata: Path, tmp_path: Path) -> None:
     sock, log = tmp_path / "only.sock", tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*EMULATOR, "--port=0", f"--grpc_socket_path={sock}", "--model_name=half",
-                                 f"--model_base_path={testdata.resolve() / 'saved_model_half_plus_two_cpu'}",
-                                 "--enable_profiler=false", f"--parent_pid={os.getpid()}"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_available(f"unix:{sock}", ["half"], proc, log)
+    with emulator_process(["--port=0", f"--grpc_socket_path={sock}", "--model_name=half",
+                           f"--model_base_path={testdata.resolve() / 'saved_model_half_plus_two_cpu'}",
+                           "--enable_profiler=false"], log, f"unix:{sock}", ["half"]) as proc:
         assert predict(f"unix:{sock}", "half", [[2.0]]).outputs["y"].float_val == [3.0]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         assert not sock.exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_a_socket_path_that_cannot_be_bound_says_so(tmp_path: Path) -> None:
