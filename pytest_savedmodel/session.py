@@ -269,7 +269,9 @@ class Session(LockedContract):
     def prove(self, body: Any, strategy: Any, *, result: CheckResult, digest: str, examples: Any = (),
               bulk: Any = ()) -> None:
         from pytest_savedmodel.checks import run_property
+        from pytest_savedmodel.heap import settle
 
+        settle()  # a model loaded since the last check: keep the collector off it while inputs are drawn
         if self.hypothesis_home is None:
             self.hypothesis_home = self._tempdir("savedmodel-hypothesis-")
         try:

@@ -207,9 +207,11 @@ class RestRunner(Runner):
 
         if self._session is None:
             self._session = requests.Session()
-        data = self.dumps(features)
+        from pytest_savedmodel import _json
+
+        payload = _json.dumps(self.body(features))
         try:
-            response = self._session.post(self.url, data=data, timeout=self.deadline,
+            response = self._session.post(self.url, data=payload, timeout=self.deadline,
                                           headers={"Content-Type": "application/json"})
         except requests.Timeout:
             raise timeout_finding(self.name, f"model {self.model_name!r} at {self.base_url}", self.signature.key,
@@ -228,13 +230,14 @@ class RestRunner(Runner):
                                           self.signature.key, features, self.deadline)
                 finding.add_note(f"the server answered HTTP 504: {err}")
                 raise finding
+            data = self.dumps(features)
             shown = data if len(data) < 600 else data[:600] + "...(truncated)"
             raise RunnerError(
                 f"{self.name} runner: POST {self.url} answered HTTP {response.status_code}: {err}\n  request body: "
                 f"{shown}\n  reproduce with: {self.curl(features) if len(data) < 2000 else 'curl ... (body too long)'}",
                 runner=self.name, signature=self.signature.key,
                 reason=str(err) if response.status_code == 400 else "")
-        return json.loads(response.text)
+        return _json.loads(response.content)
 
     def predict(self, features: Features) -> Outputs:
         doc = self._post(features)

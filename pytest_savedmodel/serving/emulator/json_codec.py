@@ -16,7 +16,7 @@ import binascii
 import json
 from typing import Any
 
-from pytest_savedmodel.serving.emulator.json_fast import dense_array, dense_rows, nesting_depth
+from pytest_savedmodel.serving.emulator.json_fast import dense_array, dense_rows, fast_loads, nesting_depth
 from pytest_savedmodel.serving.emulator.json_response import (
     classify_response,
     dumps,
@@ -72,6 +72,17 @@ def parse_body(body: bytes, *, max_depth: int = 128) -> dict[str, Any]:
     """The request body as a JSON object, with TF Serving's error wording."""
     if not body:
         raise _invalid("JSON Parse error: The document is empty")
+    value = fast_loads(body, max_depth)
+    if value is None:
+        value = _slow_parse(body, max_depth)
+        if nesting_depth(value, max_depth) > max_depth:
+            raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0")
+    if not isinstance(value, dict):
+        raise _invalid(f"JSON Value: {debug_string(value)} Is not object")
+    return value
+
+
+def _slow_parse(body: bytes, max_depth: int) -> Any:
     text = body.decode("utf-8", errors="replace")
     start = len(text) - len(text.lstrip())
     if start == len(text):
@@ -83,10 +94,6 @@ def parse_body(body: bytes, *, max_depth: int = 128) -> dict[str, Any]:
         raise _invalid(f"JSON Parse error: {_reason(exc.msg)} at offset: {exc.pos}") from None
     except RecursionError:
         raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0") from None
-    if nesting_depth(value, max_depth) > max_depth:
-        raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0")
-    if not isinstance(value, dict):
-        raise _invalid(f"JSON Value: {debug_string(value)} Is not object")
     return value
 
 

@@ -7,16 +7,23 @@ ints a float cannot hold exactly, string dtypes) returns ``None`` and the elemen
 included. Encoding (:func:`leaf_texts`, :func:`nest`): every number printed by ``format`` with TF Serving's
 rules (``format_float`` in ``json_response``), vectorised: one ``format`` pass, the read-back check in numpy,
 a second pass only for the values that need 9 (float) / 17 (double) digits.
+
+Parsing (:func:`fast_loads`): orjson, where it is installed and its answer is the standard library's with
+the first of duplicate keys kept (``json_codec.parse_body``'s rules); ``None`` sends the body to that slower
+parse, which also words every error.
 """
 
 from __future__ import annotations
 
+import re
 from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 
-__all__ = ["dense_array", "dense_rows", "leaf_texts", "nest", "nesting_depth"]
+from pytest_savedmodel._json import long_integer, orjson
+
+__all__ = ["dense_array", "dense_rows", "fast_loads", "json_walk", "leaf_texts", "nest", "nesting_depth"]
 
 # dtype enum -> numpy dtype of the tensor the element-wise path builds (the dtypes json_codec._scalar accepts)
 _NUMPY: dict[int, Any] = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
@@ -26,20 +33,50 @@ _EXACT_INT = {1: 2.0**24, 2: 2.0**53}
 _CONTAINERS = (list, dict)
 
 
+# every JSON string token, and the colon that makes it an object member's name: outside strings JSON has no
+# quotes, so matching strings one after the other from the start tokenises them exactly
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?', re.S)
+
+
+def fast_loads(body: bytes, max_depth: int) -> Any | None:
+    """``body`` parsed by orjson, or None where the standard library must parse it: orjson missing, a parse
+    error (the slow parse words it; it also accepts NaN/Infinity and ignores bytes after the value, as rapidjson
+    does), 19-digit numbers (orjson reads a huge integer as a float), nesting deeper than ``max_depth``, or a
+    duplicate key (orjson keeps the last, TF Serving the first: the members the text names must all be in the
+    parsed objects)."""
+    if orjson is None or long_integer(body):
+        return None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    depth, members = json_walk(value, max_depth)
+    if depth > max_depth or members != sum(1 for colon in _STRINGS.findall(body) if colon):
+        return None
+    return value
+
+
 def nesting_depth(value: Any, limit: int) -> int:
     """The depth of a parsed JSON value (a scalar is 1, ``[1]`` is 2), counted level by level; stops above
     ``limit``. The same number as a node-by-node walk, at C speed for wide levels."""
-    depth = 1
+    return json_walk(value, limit)[0]
+
+
+def json_walk(value: Any, limit: int) -> tuple[int, int]:
+    """(nesting depth, object members in all) of a parsed JSON value, level by level; stops once the depth
+    is above ``limit`` (the members then counted so far)."""
+    depth, members = 1, 0
     level = [value] if isinstance(value, _CONTAINERS) else []
     while level:
         if any(issubclass(k, dict) for k in set(map(type, level))):
+            members += sum(len(v) for v in level if isinstance(v, dict))
             level = [list(v.values()) if isinstance(v, dict) else v for v in level]
         children = list(chain.from_iterable(level))
         if not children:
             break
         depth += 1
         if depth > limit:
-            return depth
+            return depth, members
         kinds = set(map(type, children))
         if all(issubclass(k, _CONTAINERS) for k in kinds):
             level = children
@@ -47,7 +84,7 @@ def nesting_depth(value: Any, limit: int) -> int:
             level = [c for c in children if isinstance(c, _CONTAINERS)]
         else:
             break
-    return depth
+    return depth, members
 
 
 def _leaves(value: Any) -> tuple[list[int], list[Any]] | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_savedmodel.heap import settle
 from pytest_savedmodel.serving.emulator.status import CODE_NAMES, ServingError, from_tf_error
 
 #: The session-run timeout of the request being answered, in ms (0: none). gRPC sets it from the client's
@@ -233,6 +234,7 @@ class ModelManager:
                 self.servables[(name, version)] = servable
                 state.state, state.error_code, state.error_message = AVAILABLE, 0, ""
             log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+            settle()  # requests then parse without full collections over TensorFlow's objects (heap.py)
             return
 
     def _open(self, name: str, version: int, path: Path) -> Loaded:
