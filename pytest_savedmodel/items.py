@@ -11,7 +11,7 @@ from pytest_savedmodel.planned import PlannedCheck
 from pytest_savedmodel.results import PROPERTY, CheckResult
 from pytest_savedmodel.session import Session
 
-__all__ = ["SavedModelCollector", "SavedModelItem", "build_items"]
+__all__ = ["SavedModelCollector", "SavedModelItem", "build_items", "wants_server"]
 
 
 class SavedModelCollector(pytest.Collector):
@@ -70,6 +70,14 @@ def _run(item: SavedModelItem | SavedModelFixtureItem, *fixture_values: Any) -> 
         item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != PROPERTY]
         item.user_properties += result.properties()
         item.user_properties.append((PROPERTY, result.to_json()))
+
+
+def wants_server(item: pytest.Item) -> bool:
+    """Whether ``item`` asks the session's server for answers (a served check, or a test using the
+    ``savedmodel_server`` fixture)."""
+    if isinstance(item, (SavedModelItem, SavedModelFixtureItem)):
+        return item.engine.wants_server(item.planned)
+    return "savedmodel_server" in getattr(item, "fixturenames", ())
 
 
 def server_line(server: Any) -> str:

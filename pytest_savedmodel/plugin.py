@@ -125,6 +125,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:0] = build_items(session, suite, items)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Start the server in the background before the first test when a selected test needs it (its start
+    overlaps the in-process checks). Under xdist the controller has no items; each worker decides."""
+    suite = session.config.stash.get(SUITE_KEY, None)
+    if suite is None or session.config.option.collectonly or session.testsfailed:
+        return
+    from pytest_savedmodel.items import wants_server
+
+    if any(wants_server(item) for item in session.items):
+        suite.prestart_server()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     __tracebackhide__ = True
     marks = list(item.iter_markers("savedmodel_signature"))

@@ -38,7 +38,8 @@ from pytest_savedmodel.plan import build_plan, check_owners
 from pytest_savedmodel.planned import PlannedCheck, Side
 from pytest_savedmodel.results import CheckResult
 from pytest_savedmodel.runners.base import Runner, Target
-from pytest_savedmodel.runners.registry import provider
+from pytest_savedmodel.runners.registry import names, provider
+from pytest_savedmodel.serving.keeper import ServerKeeper
 from pytest_savedmodel.settings import Settings
 from pytest_savedmodel.spec import SignatureSpec
 
@@ -64,8 +65,7 @@ class Session(LockedContract):
         self.counterexample_dir: Any = settings.counterexamples
         self._runners: dict[Side, Runner] = {}
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
-        self._server: Any = None
-        self._server_error: BaseException | None = None
+        self._serving = ServerKeeper(self._start_server)
         self._temp = TempDirs()
         self._planned: list[PlannedCheck] | None = None
         self._lock_written = False
@@ -92,8 +92,7 @@ class Session(LockedContract):
         for r in self._runners.values():
             r.close()
         self._runners.clear()
-        if self._server is not None:
-            self._server.stop()  # kept: the summary still names the server that answered
+        self._serving.close()
         if "pytest_savedmodel.serving.shared" in sys.modules:  # a failed shared start is also let go of
             sys.modules["pytest_savedmodel.serving.shared"].release_all()
         from pytest_savedmodel.runners import _session
@@ -302,42 +301,38 @@ class Session(LockedContract):
         result.counterexample = str(path)
 
     # ------------------------------------------------------------------ served paths
-    def server(self) -> Any:
-        """The session's TF Serving, started on first use (one start attempt; its error is kept)."""
-        if self._server_error is not None:
-            raise self._server_error
-        if self._server is None:
-            from pytest_savedmodel.serving.launcher import ServedModel
-            from pytest_savedmodel.serving.shared import start_server
+    def wants_server(self, planned: PlannedCheck) -> bool:
+        """Whether ``planned`` asks the session's server for answers."""
+        paths = [s.path for s in (planned.left, planned.right, planned.draw) if s is not None]
+        paths += [planned.kind] if planned.kind in names() else []  # latency, concurrency, golden: their path
+        return any(provider(p).needs == "server" for p in paths)
 
-            models = [ServedModel(e.server_name, e.ref.path, e.ref.version if e.ref.version is not None else 1)
-                      for e in self.artifacts.all() if e.ref is not None and e.error is None]
-            try:  # under pytest-xdist: one server for all workers of the run (serving.shared)
-                self._server = start_server(self.settings.server, models=models,
-                                            log_dir=Path(self._tempdir("savedmodel-server-")),
-                                            startup_timeout=self.settings.server_timeout,
-                                            tags=tuple(sorted(self.settings.tags)))
-            except BaseException as exc:
-                self._server_error = exc
-                raise
-        return self._server
+    def prestart_server(self) -> None:
+        """Start the server now, in the background (``pytest_runtestloop``, when a selected check needs it)."""
+        self._serving.prestart()
+
+    def server(self) -> Any:
+        """The session's TF Serving, started once (see :class:`~pytest_savedmodel.serving.keeper.ServerKeeper`)."""
+        return self._serving.get()
+
+    def _start_server(self) -> Any:
+        from pytest_savedmodel.serving.launcher import ServedModel
+        from pytest_savedmodel.serving.shared import start_server
+
+        models = [ServedModel(e.server_name, e.ref.path, e.ref.version if e.ref.version is not None else 1)
+                  for e in self.artifacts.all() if e.ref is not None and e.error is None]
+        # under pytest-xdist: one server for all workers of the run (serving.shared)
+        return start_server(self.settings.server, models=models, log_dir=Path(self._tempdir("savedmodel-server-")),
+                            startup_timeout=self.settings.server_timeout, tags=tuple(sorted(self.settings.tags)))
 
     @property
     def started_server(self) -> Any:
-        """The server if one was started (None otherwise)."""
-        return self._server
+        """The server if a check used it (None otherwise)."""
+        return self._serving.used
 
     def server_gone(self, exc: RunnerError) -> RunnerError:
         """A served call failed: if the server died, say so with its exit status and log tail."""
-        server = self._server
-        if server is None or server.alive():
-            return exc
-        code = server.process.returncode if server.process is not None else None
-        shared = code is None and hasattr(server, "worker")  # its exit status went to the worker that started it
-        status = f"started by xdist worker {server.worker}" if shared else f"exit status {code}"
-        return RunnerError(f"{exc}\n{server.describe()} is no longer running ({status}).\n"
-                           f"--- server log (last lines) ---\n{server.log_tail(20)}", runner=exc.runner,
-                           signature=exc.signature)
+        return self._serving.gone(exc)
 
     def unpaired(self, planned: PlannedCheck) -> str | None:
         """Why a parsing signature has no raw partner (None when it has one, or is not a parsing signature)."""

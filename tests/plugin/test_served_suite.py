@@ -19,7 +19,8 @@ def test_served_parity_items_pass_and_name_the_server(pytester: pytest.Pytester,
                                 "serving_default or regress_x_to_y", "--savedmodel-checks=parity", "-v")
     result.assert_outcomes(passed=10)  # serving_default 2, regress_x_to_y 4, regress_x_to_y2 4
     result.stdout.fnmatch_lines([
-        "*served paths: --savedmodel-server=emulator (started on first use)*",
+        "*served paths: --savedmodel-server=emulator (started in the background before the first test, if a selected "
+        "test is served)*",
         "*regress_x_to_y::parity[[]parsing~grpc-regress[]] PASSED*",
         "*regress_x_to_y::parity[[]parsing~rest-regress[]] PASSED*",
         "*serving_default::parity[[]raw~grpc[]] PASSED*",
@@ -40,7 +41,7 @@ def test_a_server_killed_mid_suite_fails_the_served_items_with_its_log_and_leave
 
         def pytest_runtest_teardown(item):
             suite = item.config.stash.get(SUITE_KEY, None)
-            server = getattr(suite, "_server", None)
+            server = getattr(suite, "started_server", None)
             if server is not None and server.process is not None and server.alive():
                 PIDS.append(server.process.pid)
                 os.kill(server.process.pid, signal.SIGKILL)
