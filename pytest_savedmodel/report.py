@@ -33,8 +33,8 @@ def header_lines(suite: Any) -> list[str]:
             found = shutil.which("tensorflow_model_server")
             resolved = f"auto: tensorflow_model_server at {found}" if found else \
                 "auto: built-in emulator (tensorflow_model_server is not on PATH)"
-        lines.append(f"  served paths: --savedmodel-server={resolved} (started in the background before the first test, "
-                     f"if a selected test is served)")
+        lines.append(f"  served paths: --savedmodel-server={resolved} (started in the background before the first "
+                     f"test, if a selected test is served)")
     else:
         lines.append("  served paths: off (--savedmodel-server=none)")
     for export in suite.exports:
