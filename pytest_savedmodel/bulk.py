@@ -31,8 +31,8 @@ import numpy as np
 from pytest_savedmodel.errors import OutOfMemory, SavedModelError, Unrunnable, cause_shape
 from pytest_savedmodel.spec import Features, SignatureSpec, TensorSpec
 
-__all__ = ["DEFAULT_ROWS", "SHRINK_CALLS", "BatchOnly", "BulkState", "bulk_batches", "check_chunk", "run_batch",
-           "run_bulk", "simplify_row"]
+__all__ = ["DEFAULT_ROWS", "SHRINK_CALLS", "BatchOnly", "BulkState", "bulk_batches", "check_chunk", "float_values",
+           "int_values", "run_batch", "run_bulk", "simplify_row"]
 
 DEFAULT_ROWS = 2000
 SHRINK_CALLS = 150
@@ -41,7 +41,7 @@ _CHUNK_ROWS = 512
 _STRINGS = (b"", b"a", b"0", b"-1", b"NaN", "\u00e9t\u00e9".encode(), "\u6570\u636e".encode(), b"\xff\xfe")
 
 
-def _floats(rng: np.random.Generator, n: int, dtype: Any, lo: float | None, hi: float | None) -> np.ndarray:
+def float_values(rng: np.random.Generator, n: int, dtype: Any, lo: float | None, hi: float | None) -> np.ndarray:
     """Floats as :func:`pytest_savedmodel.values.realistic_floats` draws them, or uniform in a declared range
     with its bounds now and then."""
     if lo is not None or hi is not None:
@@ -61,7 +61,7 @@ def _floats(rng: np.random.Generator, n: int, dtype: Any, lo: float | None, hi: 
     return out.astype(dtype)
 
 
-def _ints(rng: np.random.Generator, n: int, dtype: Any, lo: float | None, hi: float | None) -> np.ndarray:
+def int_values(rng: np.random.Generator, n: int, dtype: Any, lo: float | None, hi: float | None) -> np.ndarray:
     info = np.iinfo(dtype)
     a = int(max(info.min, -1000 if lo is None else lo))
     b = int(min(info.max, 1000 if hi is None else hi))
@@ -89,8 +89,8 @@ def _column(rng: np.random.Generator, t: TensorSpec, n: int, domain: Any) -> np.
         return None
     lo, hi = getattr(domain, "min_value", None), getattr(domain, "max_value", None)
     if t.dtype.is_integer:
-        return _ints(rng, n, t.dtype.numpy, lo, hi)
-    return _floats(rng, n, t.dtype.numpy, None if lo is None else float(lo), None if hi is None else float(hi))
+        return int_values(rng, n, t.dtype.numpy, lo, hi)
+    return float_values(rng, n, t.dtype.numpy, None if lo is None else float(lo), None if hi is None else float(hi))
 
 
 def _row_shapes(sig: SignatureSpec, rng: np.random.Generator) -> dict[str, tuple[int, ...]] | None:

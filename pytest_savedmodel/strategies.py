@@ -25,6 +25,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from pytest_savedmodel.coded import WIDE, coded_arrays
 from pytest_savedmodel.errors import InvalidArgument
 from pytest_savedmodel.schema import FeatureDomain, Schema
 from pytest_savedmodel.spec import (
@@ -236,8 +237,12 @@ def feature_dicts(
             (lo, hi), vocab = domains[members[0]]
             rest = tuple(int(d or 0) for d in first.shape[1:]) if first.shape else ()
             stacked = replace(first, shape=(n, len(members), *rest))
-            cache[key] = tensors(stacked, min_value=lo, max_value=hi, allow_nan=allow_nan,
-                                 allow_infinity=allow_infinity, values=vocab, fill_above=n * math.prod(rest))
+            if len(members) >= WIDE and not (vocab or allow_nan or allow_infinity) and first.dtype.numpy is not None \
+                    and (first.dtype.is_integer or first.dtype.is_float):  # one draw for the group (coded.py)
+                cache[key] = coded_arrays(first.dtype, lo, hi, (n, len(members), *rest))
+            else:
+                cache[key] = tensors(stacked, min_value=lo, max_value=hi, allow_nan=allow_nan,
+                                     allow_infinity=allow_infinity, values=vocab, fill_above=n * math.prod(rest))
         return cache[key]
 
     @st.composite

@@ -57,7 +57,8 @@ def zoo(zoo_dir: Path) -> dict[str, Path]:
     from tests import modelzoo
 
     return {name: getattr(modelzoo, name)(zoo_dir / name)
-            for name in ("half_plus_two", "nan_region", "batch_dependent", "nondeterministic", "example_kinds")}
+            for name in ("half_plus_two", "nan_region", "batch_dependent", "nondeterministic", "example_kinds",
+                         "wide_nan_band")}
 
 
 @pytest.fixture(scope="session")

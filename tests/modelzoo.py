@@ -311,3 +311,19 @@ def one_row_only(base: Path) -> Path:
         return {"x": x}, {"y": tf.compat.v1.placeholder_with_default(y, [None, 1])}
 
     return build(base, graph)
+
+
+def wide_nan_band(base: Path, *, band: bool = True) -> Path:
+    """A wide tabular graph (40 float and 20 int64 inputs, each [None, 1]) whose output is NaN while f17 is in
+    (3, 3.5) and i05 is positive (``band``; else clean): the groups are drawn as codes (pytest_savedmodel.coded)."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        floats = {f"f{i:02d}": tf.compat.v1.placeholder(tf.float32, [None, 1], name=f"f{i:02d}") for i in range(40)}
+        ints = {f"i{i:02d}": tf.compat.v1.placeholder(tf.int64, [None, 1], name=f"i{i:02d}") for i in range(20)}
+        total = 0.01 * tf.add_n(list(floats.values())) + 0.001 * tf.cast(tf.add_n(list(ints.values())), tf.float32)
+        if not band:
+            return {**floats, **ints}, {"y": tf.identity(total, name="y")}
+        bad = tf.logical_and(tf.logical_and(floats["f17"] > 3.0, floats["f17"] < 3.5), ints["i05"] > 0)
+        y = tf.where(bad, tf.math.log(-tf.ones_like(total)), total, name="y")
+        return {**floats, **ints}, {"y": y}
+
+    return build(base, g)
