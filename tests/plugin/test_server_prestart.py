@@ -38,6 +38,13 @@ def pytest_runtest_call(item):
 """
 
 
+@pytest.fixture(autouse=True)
+def own_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process run starts its own emulator (--parent_pid: this process), also when this suite runs under
+    xdist: a nested run in a worker would otherwise share the outer run's server (serving/shared.py)."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 def _args(testdata: Path, *extra: str) -> list[str]:
     return ["-p", "no:cacheprovider", "--savedmodel-examples=5", "--savedmodel-rows=0", "--savedmodel-server=emulator",
             f"--savedmodel={testdata / 'saved_model_half_plus_two_cpu'}", *extra]
