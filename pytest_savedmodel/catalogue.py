@@ -130,7 +130,14 @@ def batch(ctx: CheckContext) -> None:
             f"send several rows, and TF Serving's request batching (--enable_batching), will fail the same way",
             signature=runner.signature.key)
     # not in bulk: it calls the model once per row of a batch (its sweep of 64 rows is the batch of 64)
-    _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2, bulk=False)
+    try:
+        _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2,
+                   bulk=False)
+    except AssertionError as exc:
+        if ctx.session is not None and ctx.session.batch_dependence(ctx.draw, ctx.label, ctx.tolerance):
+            exc.add_note("The other checks of this signature ran one row per call, as one-row requests are "
+                         "answered (their summary rows say so).")
+        raise
 
 
 @_register("determinism", "the same inputs twice give the same outputs")

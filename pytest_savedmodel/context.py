@@ -69,7 +69,7 @@ class CheckContext:
         from pytest_savedmodel.strategies import feature_dicts
 
         top = max(self.settings.max_batch, min_batch)
-        if self.one_row_only() is not None:
+        if self.single_rows() is not None:
             top = min_batch = 1
         return feature_dicts(sig, batch_size=st.integers(min_batch, top), optional=optional, schema=self.schema)
 
@@ -90,7 +90,10 @@ class CheckContext:
         digest = self.planned.nodeid
         examples: list[Features] = []
         rows: Any = ()
-        if sweep is not None and self.one_row_only() is None:
+        single = self.single_rows()
+        if single is not None and self.one_row_only() is None:  # say so: a passing check saw one-row requests
+            self.result.note = "one row per call: outputs depend on the rest of the batch (see the batch check)"
+        if sweep is not None and single is None:
             from pytest_savedmodel.bulk import DEFAULT_ROWS, bulk_batches
             from pytest_savedmodel.sweep import sweep_inputs
 
@@ -116,6 +119,15 @@ class CheckContext:
         if self.session is None or self.planned.feed == "examples":
             return None
         return self.session.one_row_only(self.draw)  # type: ignore[no-any-return]
+
+    def single_rows(self) -> str | None:
+        """Why this check draws one row per call (no sweep, no bulk rows): the signature fails for a batch of 2
+        (:meth:`one_row_only`), or a row's outputs depend on the rest of the batch, which the ``batch`` check
+        reports: the other checks then see what a one-row request gets, not what a row gets among others."""
+        why = self.one_row_only()
+        if why is not None or self.session is None or self.planned.feed == "examples" or self.planned.check == "batch":
+            return why
+        return self.session.batch_dependence(self.draw, self.label, self.tolerance)  # type: ignore[no-any-return]
 
     def risks(self, risks: list[str]) -> None:
         """Report ``risks`` beside a passing item, or fail it with them under ``--savedmodel-strict``."""

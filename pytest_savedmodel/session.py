@@ -73,6 +73,7 @@ class Session(LockedContract):
         self._causes: dict[tuple[str, str], tuple[str, str]] = {}  # (export, signature) -> (item, why)
         self._rejections: dict[tuple[str, str, str], str] = {}  # (export, signature, reason shape) -> item
         self._one_row: dict[tuple[str, str], str | None] = {}  # (export, signature) -> why batch 2 fails
+        self._dependent: dict[tuple[str, str], str | None] = {}  # (export, signature) -> why rows depend on the batch
 
     def schema_for(self, planned: PlannedCheck) -> Any:
         """The schema generation uses for ``planned``'s model: its own (or every model's), ranges laid over it."""
@@ -251,6 +252,29 @@ class Session(LockedContract):
             sig = self.generation_signature(side)
             self._one_row[key] = probe_batch(self.runner(side), sig) if batches(sig) else None
         return self._one_row[key]
+
+    def batch_dependence(self, side: Side, label: str, tolerance: Any) -> str | None:
+        """Why ``side``'s outputs for a row depend on the rest of the batch (probed once per signature on its raw
+        path: 8 generated rows in one call, then each alone); None when each row's outputs are its own."""
+        from pytest_savedmodel.bulk import bulk_batches
+        from pytest_savedmodel.checks import check_batch_invariance
+        from pytest_savedmodel.errors import ModelCheckFailure
+        from pytest_savedmodel.runners.base import batches
+
+        key = (side.export, side.signature)
+        if key not in self._dependent:
+            self._dependent[key] = None
+            sig = self.generation_signature(side)
+            if side.export and batches(sig) and self.one_row_only(side) is None:
+                chunk = next(iter(bulk_batches(sig, rows=8, seed=0, digest="batch-dependence")), None)
+                try:
+                    if chunk is not None:
+                        check_batch_invariance(label, self.runner(Side("raw", side.export, sig.key)), chunk, tolerance)
+                except ModelCheckFailure as exc:
+                    self._dependent[key] = str(exc).strip().splitlines()[0]
+                except SavedModelError:
+                    pass  # not about batches: the checks report it
+        return self._dependent[key]
 
     def load_export(self, collector: str) -> None:
         """The load check of an export: inspect it, load it as TF Serving does, and find a callable signature."""

@@ -71,6 +71,22 @@ def test_batch_dependence_is_caught(pytester: pytest.Pytester, zoo: dict[str, Pa
     result.stdout.fnmatch_lines(["*outputs depend on the rest of the batch*", "*in batch and *disagree*"])
 
 
+def test_after_batch_dependence_the_other_checks_run_one_row_per_call_and_say_so(pytester: pytest.Pytester,
+                                                                                zoo: dict[str, Path]) -> None:
+    result = run(pytester, f"--savedmodel={zoo['batch_dependent']}", "-k", "serving_default")
+    result.assert_outcomes(passed=4, failed=1)  # signature, outputs, finite, determinism; batch
+    result.stdout.fnmatch_lines([
+        "*outputs depend on the rest of the batch*",
+        "The other checks of this signature ran one row per call, as one-row requests are answered*",
+        "*outputs * one row per call: outputs depend on the rest of the batch (see the batch check)*ok",
+        "*finite * one row per call: outputs depend*ok",
+        "*batch * FAILED",
+        "*determinism * one row per call: outputs depend*ok",
+    ])
+    clean = run(pytester, f"--savedmodel={zoo['half_plus_two']}")
+    assert "one row per call" not in clean.stdout.str()
+
+
 def test_dropout_at_serving_time_is_caught(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
     result = run(pytester, f"--savedmodel={zoo['nondeterministic']}", "-k", "determinism")
     result.assert_outcomes(failed=1)
