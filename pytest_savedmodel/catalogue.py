@@ -130,14 +130,21 @@ def batch(ctx: CheckContext) -> None:
             f"send several rows, and TF Serving's request batching (--enable_batching), will fail the same way",
             signature=runner.signature.key)
     # not in bulk: it calls the model once per row of a batch (its sweep of 64 rows is the batch of 64)
+    probed = ctx.session.batch_dependence(ctx.draw, ctx.label, ctx.tolerance) if ctx.session is not None else None
+    single = ("The other checks of this signature ran one row per call, as one-row requests are answered (their "
+              "summary rows say so).")
     try:
         _per_input(ctx, lambda f: check_batch_invariance(ctx.label, runner, f, ctx.tolerance), min_batch=2,
                    bulk=False)
     except AssertionError as exc:
-        if ctx.session is not None and ctx.session.batch_dependence(ctx.draw, ctx.label, ctx.tolerance):
-            exc.add_note("The other checks of this signature ran one row per call, as one-row requests are "
-                         "answered (their summary rows say so).")
+        if probed:
+            exc.add_note(single)
         raise
+    if probed:  # the probe's 8 rows showed what the generated batches did not: one verdict for both
+        from pytest_savedmodel.errors import ModelCheckFailure
+
+        raise ModelCheckFailure(f"{probed}\n  (found on 8 generated rows in one call, each row then alone, on the "
+                                f"raw path)\n{single}", signature=runner.signature.key)
 
 
 @_register("determinism", "the same inputs twice give the same outputs")
