@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/rare_region.py
 	$(VENV)/bin/python benchmarks/bulk_rows.py
 	$(VENV)/bin/python benchmarks/suite_speed.py
+	$(VENV)/bin/python benchmarks/xdist_speed.py
 
 ## A bounded fuzz run of the emulator (10,000 REST and gRPC requests on loopback, 10 minutes at most).
 fuzz: $(STAMP)
