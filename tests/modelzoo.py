@@ -327,3 +327,14 @@ def wide_nan_band(base: Path, *, band: bool = True) -> Path:
         return {**floats, **ints}, {"y": y}
 
     return build(base, g)
+
+
+def batch_of_eight(base: Path) -> Path:
+    """y = x - mean(x) for a batch of exactly 8 rows, else x: batch dependence that the batch check's own
+    batches (2 to 4 rows, the sweep's 64) never meet, and the one-per-signature probe (8 rows) does."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+        centred = x - tf.reduce_mean(x, axis=0, keepdims=True)
+        return {"x": x}, {"y": tf.identity(tf.where(tf.equal(tf.shape(x)[0], 8), centred, x), name="y")}
+
+    return build(base, g)

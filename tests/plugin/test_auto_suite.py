@@ -87,6 +87,21 @@ def test_after_batch_dependence_the_other_checks_run_one_row_per_call_and_say_so
     assert "one row per call" not in clean.stdout.str()
 
 
+def test_batch_dependence_only_the_probe_meets_fails_the_batch_check_too(pytester: pytest.Pytester,
+                                                                         zoo_dir: Path) -> None:
+    from tests import modelzoo
+
+    model = modelzoo.batch_of_eight(zoo_dir / "batch_of_eight")
+    result = run(pytester, f"--savedmodel={model}", "-k", "serving_default")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines([
+        "*outputs depend on the rest of the batch (batch of 8).",
+        "  (found on 8 generated rows in one call, each row then alone, on the raw path)",
+        "The other checks of this signature ran one row per call*",
+        "*finite * one row per call: outputs depend*ok",
+    ])
+
+
 def test_dropout_at_serving_time_is_caught(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
     result = run(pytester, f"--savedmodel={zoo['nondeterministic']}", "-k", "determinism")
     result.assert_outcomes(failed=1)
