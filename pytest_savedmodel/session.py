@@ -333,7 +333,8 @@ class Session(LockedContract):
 
     def prestart_server(self) -> None:
         """Start the server now, in the background (``pytest_runtestloop``, when a selected check needs it)."""
-        self._serving.prestart()
+        if self.serves:
+            self._serving.prestart()
 
     def server(self) -> Any:
         """The session's TF Serving, started once (see :class:`~pytest_savedmodel.serving.keeper.ServerKeeper`)."""
