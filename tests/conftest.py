@@ -13,6 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 TESTDATA = REPO.parent / "shared" / "tfserving-testdata"
 
 
+@pytest.fixture(autouse=True)
+def own_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytest run nested in a test (pytester, in-process) starts its own servers, also when this suite runs
+    under xdist: as a worker of the outer run it would share that run's server with the nested runs of the other
+    worker's tests (serving/shared.py keys a server by run and models), and a test that kills its server, or
+    stops it at its end, would take it from them. Tests of the sharing set these variables themselves."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     """The real SavedModels from TF Serving's repository (../shared/tfserving-testdata)."""

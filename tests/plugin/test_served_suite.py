@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.processes import gone_within
+from tests.processes import emulators_started_by_us, gone_within
 
 pytestmark = pytest.mark.serving
 
@@ -62,21 +61,6 @@ def test_a_server_killed_mid_suite_fails_the_served_items_with_its_log_and_leave
     assert pids and not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text()
                             for p in pids)
     assert emulators_started_by_us() == []
-
-
-def emulators_started_by_us() -> list[int]:
-    """Emulator processes whose --parent_pid is this process, from /proc (no pgrep: it would match itself)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"pytest_savedmodel.serving.emulator" in cmd and f"--parent_pid={os.getpid()}".encode() in cmd:
-            found.append(int(entry.name))
-    return found
 
 
 def test_savedmodel_server_fixture_serves_user_tests(pytester: pytest.Pytester, testdata: Path) -> None:

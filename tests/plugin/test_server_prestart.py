@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.test_served_suite import emulators_started_by_us
+from tests.processes import FIXTURE_SERVERS, emulators_started_by_us
 
 pytestmark = pytest.mark.serving
 
 # records, at the first test's call, how many emulators this (in-process) pytest has started (or starts within
-# 5 s while that test runs: the start is in a thread)
+# 5 s while that test runs: the start is in a thread); those alive before it began (before.txt: this suite's own
+# session fixtures) do not count
 RECORD_FIRST_CALL = """
 import os
 import time
@@ -23,6 +24,7 @@ def pytest_runtest_call(item):
     if SEEN:
         return
     SEEN.append(item.nodeid)
+    before = set(Path("before.txt").read_text().split())
     found = []
     until = time.monotonic() + 5
     while not found and time.monotonic() < until:
@@ -31,7 +33,8 @@ def pytest_runtest_call(item):
                 cmd = (entry / "cmdline").read_bytes().split(b"\\0") if entry.name.isdigit() else []
             except OSError:
                 continue
-            if b"pytest_savedmodel.serving.emulator" in cmd and f"--parent_pid={os.getpid()}".encode() in cmd:
+            if b"pytest_savedmodel.serving.emulator" in cmd and f"--parent_pid={os.getpid()}".encode() in cmd \\
+                    and entry.name not in before:
                 found.append(entry.name)
         time.sleep(0.05)
     Path("first_call.txt").write_text(f"{item.nodeid} {len(found)}")
@@ -39,10 +42,9 @@ def pytest_runtest_call(item):
 
 
 @pytest.fixture(autouse=True)
-def own_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The in-process run starts its own emulator (--parent_pid: this process), also when this suite runs under
-    xdist: a nested run in a worker would otherwise share the outer run's server (serving/shared.py)."""
-    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+def before(pytester: pytest.Pytester) -> None:
+    alive = [*emulators_started_by_us(), *FIXTURE_SERVERS]  # this suite's own session fixtures' emulators too
+    (pytester.path / "before.txt").write_text(" ".join(map(str, alive)))
 
 
 def _args(testdata: Path, *extra: str) -> list[str]:
@@ -58,7 +60,7 @@ def test_a_served_run_has_its_server_starting_while_the_first_in_process_check_r
     first, started = (pytester.path / "first_call.txt").read_text().split()
     assert first.endswith("::load") and started == "1"  # the load check is in-process; the server is on its way
     result.stdout.fnmatch_lines(["served paths answered by: TF Serving emulator*"])
-    assert emulators_started_by_us() == []
+    assert set(emulators_started_by_us()) <= set(map(int, (pytester.path / "before.txt").read_text().split()))
 
 
 @pytest.mark.parametrize("extra", [
@@ -86,5 +88,5 @@ def pytest_runtest_teardown(item):
                                        "--savedmodel-checks=load,parity"))
     result.assert_outcomes(passed=1, errors=1)
     assert (pytester.path / "first_call.txt").read_text().split()[1] == "1"  # it had been started
-    assert emulators_started_by_us() == []
+    assert set(emulators_started_by_us()) <= set(map(int, (pytester.path / "before.txt").read_text().split()))
     assert "served paths answered by" not in result.stdout.str()

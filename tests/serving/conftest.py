@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_savedmodel.serving.launcher import _free_port
+from tests.processes import FIXTURE_SERVERS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -74,6 +75,7 @@ def emulator_process(args: list[str], log: Path, target: str, names: list[str]) 
     with open(log, "wb") as out:
         proc = subprocess.Popen([*EMULATOR, *args, f"--parent_pid={os.getpid()}"], stdout=out,
                                 stderr=subprocess.STDOUT)
+    FIXTURE_SERVERS.add(proc.pid)
     try:
         wait_available(target, names, proc, log)
         yield proc

@@ -247,10 +247,13 @@ class ModelManager:
         return Servable(name, version, path, self.tags)
 
     def _unload(self, name: str, version: int) -> None:
+        """Take the version out of service. Requests that resolved it before still run on it: TF Serving's
+        handles keep a servable alive until the last one is released, so no request in flight fails during a
+        version switch. Here the handle is the Python reference a request holds; its session closes when the last
+        one goes (CPython frees it then; closing it here cancelled in-flight runs: "Run call was cancelled")."""
         with self.lock:
-            servable = self.servables.pop((name, version))
+            self.servables.pop((name, version))
         self.states[name][version].state = END
-        servable.close()
         log.info("Unloaded servable version {name: %s version: %d}", name, version)
 
     def poll(self) -> None:
