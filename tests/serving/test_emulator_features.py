@@ -121,7 +121,7 @@ def features(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     g, r = _free_port(), _free_port()
     sock = d / "g.sock"
     log = d / "server.log"
-    ignored = ["--num_load_threads=2", "--flush_filesystem_caches=false", "--tensorflow_intra_op_parallelism=1",
+    ignored = ["--num_load_threads=2", "--flush_filesystem_caches=false", "--num_unload_threads=2",
                "--xla_cpu_compilation_enabled=true", "--enable_model_warmup=false", "--mixed_precision=bf16"]
     with emulator_process([f"--port={g}", f"--rest_api_port={r}", f"--model_config_file={config}",
                            "--model_config_file_poll_wait_seconds=1", "--prefer_tflite_model=true",
@@ -179,6 +179,28 @@ def test_bad_value_and_help_print_the_usage_and_exit_255() -> None:
     out = run_quick("--help")
     assert out.returncode == 255 and "--grpc_socket_path=''" in out.stdout
     assert "(emulator: accepted, ignored: the emulator runs on CPU)" in out.stdout
+
+
+def test_the_three_parallelism_flags_together_are_refused_as_tf_serving_does() -> None:
+    """server.cc:256-263: session parallelism, or intra- and inter-op separately, not all three."""
+    out = run_quick("--model_base_path=/m", "--tensorflow_session_parallelism=2",
+                    "--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1")
+    assert out.returncode == 255
+    assert out.stdout.strip() == (
+        "Failed to start server. Error: Either configure server_options.tensorflow_session_parallelism or "
+        "(server_options.tensorflow_intra_op_parallelism, server_options.tensorflow_inter_op_parallelism) "
+        "separately. You cannot configure all.")
+
+
+@pytest.mark.parametrize(("threads", "intra", "inter"), [((0, 0), 0, 0), ((1, 2), 1, 2)])
+def test_each_session_gets_the_thread_counts(testdata: Path, threads: tuple[int, int], intra: int,
+                                             inter: int) -> None:
+    from pytest_savedmodel.serving.emulator.servables import Servable
+
+    servable = Servable("half", 123, testdata / "saved_model_half_plus_two_cpu" / "00000123", ["serve"], threads)
+    config = servable.session._config
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (intra, inter)
+    servable.close()
 
 
 def test_tls_flags_are_refused_with_the_reason() -> None:

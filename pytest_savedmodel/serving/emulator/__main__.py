@@ -122,7 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     from pytest_savedmodel.serving.emulator.core import ServerCore
     from pytest_savedmodel.serving.emulator.servables import AVAILABLE, ModelManager
 
-    manager = ModelManager(configs, tags=[t for t in flags.saved_model_tags.split(",") if t],
+    intra, inter, both = (flags.tensorflow_intra_op_parallelism, flags.tensorflow_inter_op_parallelism,
+                          flags.tensorflow_session_parallelism)
+    if intra > 0 and inter > 0 and both > 0:  # server.cc:256-263
+        return _fail("Either configure server_options.tensorflow_session_parallelism or "
+                     "(server_options.tensorflow_intra_op_parallelism, server_options.tensorflow_inter_op_parallelism) "
+                     "separately. You cannot configure all.")
+    threads = (intra, inter) if intra > 0 or inter > 0 else (both, both)
+    manager = ModelManager(configs, tags=[t for t in flags.saved_model_tags.split(",") if t], threads=threads,
                            max_retries=flags.max_num_load_retries,
                            retry_interval_s=max(0, flags.load_retry_interval_micros) / 1e6,
                            prefer_tflite=flags.prefer_tflite_model, tflite_pools=flags.num_tflite_pools,

@@ -119,13 +119,15 @@ class VersionState:
 class Servable:
     """One loaded version: its Graph, Session and MetaGraphDef."""
 
-    def __init__(self, name: str, version: int, path: Path, tags: list[str]) -> None:
+    def __init__(self, name: str, version: int, path: Path, tags: list[str], threads: tuple[int, int] = (0, 0)) -> None:
         from pytest_savedmodel._lazy import import_tf
 
         tf = import_tf()
         self.name, self.version, self.path = name, version, path
         self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
+        intra, inter = threads  # the session's thread pools (server.cc:256-279); 0: TensorFlow chooses
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter)
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
         with self.graph.as_default():
             self.meta_graph_def = tf.compat.v1.saved_model.loader.load(self.session, tags, str(path))
         self._outputs: dict[str, Any] = {}
@@ -194,13 +196,14 @@ class ModelManager:
 
     def __init__(self, configs: list[ModelConfig], *, tags: list[str], max_retries: int = 5,
                  retry_interval_s: float = 60.0, prefer_tflite: bool = False, tflite_pools: int = 1,
-                 allow_unavailable_labels: bool = False) -> None:
+                 allow_unavailable_labels: bool = False, threads: tuple[int, int] = (0, 0)) -> None:
         self.configs = {c.name: c for c in configs}
         self.tags = tags
         self.max_retries = max_retries
         self.retry_interval_s = retry_interval_s
         self.prefer_tflite, self.tflite_pools = prefer_tflite, tflite_pools
         self.allow_unavailable_labels = allow_unavailable_labels
+        self.threads = threads  # (intra-op, inter-op) threads of each session
         self.servables: dict[tuple[str, int], Loaded] = {}
         self.states: dict[str, dict[int, VersionState]] = {c.name: {} for c in configs}
         self.lock = threading.RLock()
@@ -244,7 +247,7 @@ class ModelManager:
 
             if has_tflite(path):
                 return TfLiteServable(name, version, path, self.tflite_pools)
-        return Servable(name, version, path, self.tags)
+        return Servable(name, version, path, self.tags, self.threads)
 
     def _unload(self, name: str, version: int) -> None:
         """Take the version out of service. Requests that resolved it before still run on it: TF Serving's
