@@ -35,9 +35,7 @@ class ServerKeeper:
 
         def keep() -> None:
             try:
-                self._server = self._start()
-            except BaseException as exc:  # kept for the first served check, as a start on first use would be
-                self._error = exc
+                self._attempt()
             finally:
                 self._ready.set()
             self._release.wait()
@@ -50,15 +48,18 @@ class ServerKeeper:
         self._used = True
         if self._thread is not None:
             self._ready.wait()
+        elif self._server is None and self._error is None:
+            self._attempt()
         if self._error is not None:
             raise self._error
-        if self._server is None:
-            try:
-                self._server = self._start()
-            except BaseException as exc:
-                self._error = exc
-                raise
         return self._server
+
+    def _attempt(self) -> None:
+        """The one start: its server, or its error, kept for every served check."""
+        try:
+            self._server = self._start()
+        except BaseException as exc:
+            self._error = exc
 
     @property
     def used(self) -> Any:
