@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import FIXTURE_SERVERS, emulators_started_by_us
+from tests.processes import emulators_started_by_us
 
 pytestmark = pytest.mark.serving
 
 # records, at the first test's call, how many emulators this (in-process) pytest has started (or starts within
-# 5 s while that test runs: the start is in a thread); those alive before it began (before.txt: this suite's own
-# session fixtures) do not count
+# 5 s while that test runs: the start is in a thread); those alive before it began (before.txt) do not count
 RECORD_FIRST_CALL = """
-import os
 import time
 from pathlib import Path
+
+from tests.processes import emulators_started_by_us
 
 SEEN = []
 
@@ -24,18 +24,11 @@ def pytest_runtest_call(item):
     if SEEN:
         return
     SEEN.append(item.nodeid)
-    before = set(Path("before.txt").read_text().split())
+    before = set(map(int, Path("before.txt").read_text().split()))
     found = []
     until = time.monotonic() + 5
     while not found and time.monotonic() < until:
-        for entry in Path("/proc").iterdir():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\\0") if entry.name.isdigit() else []
-            except OSError:
-                continue
-            if b"pytest_savedmodel.serving.emulator" in cmd and f"--parent_pid={os.getpid()}".encode() in cmd \\
-                    and entry.name not in before:
-                found.append(entry.name)
+        found = [pid for pid in emulators_started_by_us() if pid not in before]
         time.sleep(0.05)
     Path("first_call.txt").write_text(f"{item.nodeid} {len(found)}")
 """
@@ -43,8 +36,7 @@ def pytest_runtest_call(item):
 
 @pytest.fixture(autouse=True)
 def before(pytester: pytest.Pytester) -> None:
-    alive = [*emulators_started_by_us(), *FIXTURE_SERVERS]  # this suite's own session fixtures' emulators too
-    (pytester.path / "before.txt").write_text(" ".join(map(str, alive)))
+    (pytester.path / "before.txt").write_text(" ".join(map(str, emulators_started_by_us())))
 
 
 def _args(testdata: Path, *extra: str) -> list[str]:
