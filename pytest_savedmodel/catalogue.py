@@ -130,7 +130,7 @@ def batch(ctx: CheckContext) -> None:
             f"send several rows, and TF Serving's request batching (--enable_batching), will fail the same way",
             signature=runner.signature.key)
     # not in bulk: it calls the model once per row of a batch (its sweep of 64 rows is the batch of 64)
-    probed = ctx.session.batch_dependence(ctx.draw, ctx.label, ctx.tolerance) if ctx.session is not None else None
+    probed = ctx.batch_dependence()
     single = ("The other checks of this signature ran one row per call, as one-row requests are answered (their "
               "summary rows say so).")
     try:

@@ -97,9 +97,7 @@ class CheckContext:
             from pytest_savedmodel.bulk import DEFAULT_ROWS, bulk_batches
             from pytest_savedmodel.sweep import sweep_inputs
 
-            schema = self.schema
-            names = sweep.parse_spec.keys if sweep.parse_spec is not None else sweep.inputs  # features, or inputs
-            declared = {a: d for a in names if schema is not None and (d := schema.domain(a)) is not None}
+            declared = self.declared_domains(sweep)
             batch = sweep_inputs(sweep, domains=declared)
             if batch is not None:
                 examples.append(batch)
@@ -125,9 +123,22 @@ class CheckContext:
         (:meth:`one_row_only`), or a row's outputs depend on the rest of the batch, which the ``batch`` check
         reports: the other checks then see what a one-row request gets, not what a row gets among others."""
         why = self.one_row_only()
-        if why is not None or self.session is None or self.planned.feed == "examples" or self.planned.check == "batch":
-            return why
-        return self.session.batch_dependence(self.draw, self.label, self.tolerance)  # type: ignore[no-any-return]
+        return why if why is not None or self.planned.check == "batch" else self.batch_dependence()
+
+    def batch_dependence(self) -> str | None:
+        """Why a row's outputs depend on the rest of the batch, for the drawn signature (probed once per signature
+        on rows inside the declared domains, as generated inputs are); None when they do not, or for tf.Examples."""
+        if self.session is None or self.planned.feed == "examples":
+            return None
+        domains = self.declared_domains(self.generation_signature(self.draw))
+        return self.session.batch_dependence(self.draw, self.label, self.tolerance,  # type: ignore[no-any-return]
+                                             domains=domains)
+
+    def declared_domains(self, sig: SignatureSpec) -> dict[str, Any]:
+        """The schema's (and ``--savedmodel-range``'s) domains of ``sig``'s inputs, or of its tf.Example features."""
+        schema = self.schema
+        names = sig.parse_spec.keys if sig.parse_spec is not None else sig.inputs
+        return {a: d for a in names if schema is not None and (d := schema.domain(a)) is not None}
 
     def risks(self, risks: list[str]) -> None:
         """Report ``risks`` beside a passing item, or fail it with them under ``--savedmodel-strict``."""

@@ -253,9 +253,10 @@ class Session(LockedContract):
             self._one_row[key] = probe_batch(self.runner(side), sig) if batches(sig) else None
         return self._one_row[key]
 
-    def batch_dependence(self, side: Side, label: str, tolerance: Any) -> str | None:
+    def batch_dependence(self, side: Side, label: str, tolerance: Any, *, domains: Any = None) -> str | None:
         """Why ``side``'s outputs for a row depend on the rest of the batch (probed once per signature on its raw
-        path: 8 generated rows in one call, then each alone); None when each row's outputs are its own."""
+        path: 8 rows generated inside ``domains`` in one call, then each alone); None when each row's outputs are
+        its own."""
         from pytest_savedmodel.bulk import bulk_batches
         from pytest_savedmodel.checks import check_batch_invariance
         from pytest_savedmodel.errors import ModelCheckFailure
@@ -266,7 +267,7 @@ class Session(LockedContract):
             self._dependent[key] = None
             sig = self.generation_signature(side)
             if side.export and batches(sig) and self.one_row_only(side) is None:
-                chunk = next(iter(bulk_batches(sig, rows=8, seed=0, digest="batch-dependence")), None)
+                chunk = next(iter(bulk_batches(sig, rows=8, seed=0, digest="batch-dependence", domains=domains)), None)
                 try:
                     if chunk is not None:
                         check_batch_invariance(label, self.runner(Side("raw", side.export, sig.key)), chunk, tolerance)

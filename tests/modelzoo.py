@@ -338,3 +338,14 @@ def batch_of_eight(base: Path) -> Path:
         return {"x": x}, {"y": tf.identity(tf.where(tf.equal(tf.shape(x)[0], 8), centred, x), name="y")}
 
     return build(base, g)
+
+
+def batch_dependent_above(base: Path, *, limit: float = 5.5) -> Path:
+    """y = x - mean(x) when a row of x exceeds ``limit``, else x: batch dependence only outside a range that
+    ``--savedmodel-range`` can declare (x=0..5), where the model is clean."""
+    def g(tf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        x = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+        centred = x - tf.reduce_mean(x, axis=0, keepdims=True)
+        return {"x": x}, {"y": tf.identity(tf.where(tf.reduce_any(x > limit), centred, x), name="y")}
+
+    return build(base, g)

@@ -102,6 +102,19 @@ def test_batch_dependence_only_the_probe_meets_fails_the_batch_check_too(pyteste
     ])
 
 
+def test_the_batch_dependence_probe_draws_inside_the_declared_ranges(pytester: pytest.Pytester,
+                                                                     zoo_dir: Path) -> None:
+    from tests import modelzoo
+
+    model = modelzoo.batch_dependent_above(zoo_dir / "batch_dependent_above")
+    inside = run(pytester, f"--savedmodel=m={model}", "-k", "serving_default", "--savedmodel-range=m:x=0..5")
+    inside.assert_outcomes(passed=5)  # clean where the model is used: no finding, no one-row fallback
+    assert "one row per call" not in inside.stdout.str()
+    outside = run(pytester, f"--savedmodel=m={model}", "-k", "serving_default")
+    outside.assert_outcomes(passed=4, failed=1)
+    outside.stdout.fnmatch_lines(["*outputs depend on the rest of the batch*"])
+
+
 def test_dropout_at_serving_time_is_caught(pytester: pytest.Pytester, zoo: dict[str, Path]) -> None:
     result = run(pytester, f"--savedmodel={zoo['nondeterministic']}", "-k", "determinism")
     result.assert_outcomes(failed=1)
