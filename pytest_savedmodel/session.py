@@ -65,7 +65,7 @@ class Session(LockedContract):
         self.counterexample_dir: Any = settings.counterexamples
         self._runners: dict[Side, Runner] = {}
         self._shapes: dict[tuple[str, str], dict[str, tuple[int | None, ...]]] = {}
-        self._serving = ServerKeeper(self._start_server)
+        self._serving = ServerKeeper(self._start_server, prepare=_import_server_start)
         self._temp = TempDirs()
         self._planned: list[PlannedCheck] | None = None
         self._lock_written = False
@@ -380,3 +380,19 @@ class Session(LockedContract):
         if base_sig is None or set(base_sig.inputs) != set(sig.inputs) or planned.right is None:
             return None
         return Side(planned.right.path, base.collector, base_sig.key)
+
+
+def _import_server_start() -> None:
+    """Import, in this thread, every module a server start imports (see ServerKeeper: no compiling in two threads)."""
+    import contextlib
+    import ctypes  # noqa: F401
+    import difflib  # noqa: F401
+
+    from pytest_savedmodel import _lazy, deadline  # noqa: F401
+    from pytest_savedmodel.serving import client, launcher, shared  # noqa: F401
+
+    with contextlib.suppress(ImportError):  # a missing serving API is reported by the start itself
+        import fcntl  # noqa: F401
+
+        import grpc  # noqa: F401
+        from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc  # noqa: F401

@@ -17,10 +17,16 @@ class ServerKeeper:
     then overlap the in-process checks, and the first served check waits only for what is left.
 
     The starting thread stays alive until :meth:`close`: the emulator's parent-death signal follows the thread
-    that started it, not the process, so a thread that ended would take the server with it."""
+    that started it, not the process, so a thread that ended would take the server with it.
 
-    def __init__(self, start: Callable[[], Any]) -> None:
+    ``prepare`` runs in the calling thread before the background start: it imports what the start will, so that
+    the thread compiles nothing. CPython 3.11 cannot compile in two threads at once: a test module compiled
+    (or assertion-rewritten) in the main thread while the start imported a module without its .pyc raised
+    "SystemError: AST constructor recursion depth mismatch" (CI, on a fresh clone)."""
+
+    def __init__(self, start: Callable[[], Any], prepare: Callable[[], None] = lambda: None) -> None:
         self._start = start
+        self._prepare = prepare
         self._server: Any = None
         self._error: BaseException | None = None
         self._used = False
@@ -32,6 +38,7 @@ class ServerKeeper:
         """Start the server now, in the background (once; no-op when it started or failed already)."""
         if self._thread is not None or self._server is not None or self._error is not None:
             return
+        self._prepare()
 
         def keep() -> None:
             try:
