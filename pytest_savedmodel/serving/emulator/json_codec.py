@@ -25,10 +25,11 @@ from pytest_savedmodel.serving.emulator.json_response import (
     regress_response,
     tensor_json,
 )
+from pytest_savedmodel.serving.emulator.json_spans import MIN_BYTES, Declined, Span, SpanDoc, restore, split_spans
 from pytest_savedmodel.serving.emulator.status import ServingError
 
-__all__ = ["classify_response", "dumps", "examples_input", "format_float", "parse_body", "predict_inputs",
-           "predict_response", "regress_response", "tensor_json"]
+__all__ = ["Declined", "classify_response", "dumps", "examples_input", "format_float", "holds_spans", "inputs_of",
+           "parse_body", "parse_dense", "predict_inputs", "predict_response", "regress_response", "tensor_json"]
 
 _DTYPE_NAMES = {1: "float", 2: "double", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string", 8: "complex64",
                 9: "int64", 10: "bool", 14: "bfloat16", 17: "uint16", 18: "complex128", 19: "half", 22: "uint32",
@@ -66,6 +67,37 @@ def _depth(value: Any, limit: int) -> int:
         elif isinstance(v, list):
             stack.extend((x, d + 1) for x in v)
     return deepest
+
+
+def parse_dense(body: bytes, *, max_depth: int = 128, min_bytes: int = MIN_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object, with large numeric arrays decoded straight into numpy
+    (:class:`json_spans.Span` values, in a :class:`json_spans.SpanDoc`) where the body's other parts parse
+    cleanly. Only ``predict_inputs`` takes Spans; where it raises (``ServingError`` or ``Declined``) on such a
+    document, the caller parses the body again with :func:`parse_body` for the plain path's answer and words."""
+    split = split_spans(body, min_bytes)
+    if split is not None:
+        skeleton, spans = split
+        deepest = max(len(s.shape) for s in spans.values())
+        value = fast_loads(skeleton, max_depth - deepest)  # a Span of rank r stands r levels deeper than its mark
+        if isinstance(value, dict):
+            return SpanDoc(restore(value, spans))
+    return parse_body(body, max_depth=max_depth)
+
+
+def holds_spans(doc: dict[str, Any]) -> bool:
+    return isinstance(doc, SpanDoc)
+
+
+def inputs_of(doc: dict[str, Any], body: bytes, input_dtypes: dict[str, int], *,
+              max_depth: int = 128) -> tuple[str, dict[str, Any]]:
+    """``predict_inputs`` of a document from :func:`parse_dense`: where it holds Spans and the fast path
+    declines or anything is raised, the body is parsed again the plain way, which answers and words it."""
+    try:
+        return predict_inputs(doc, input_dtypes)
+    except Exception:  # Declined, a ServingError, or an error message that tried to print a Span
+        if not holds_spans(doc):
+            raise
+    return predict_inputs(parse_body(body, max_depth=max_depth), input_dtypes)
 
 
 def parse_body(body: bytes, *, max_depth: int = 128) -> dict[str, Any]:
@@ -251,6 +283,8 @@ def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int], *,
     names = sorted(input_dtypes)
     if has_rows:
         rows = doc["instances"]
+        if isinstance(rows, Span) and len(names) == 1 and fast:
+            return "row", {names[0]: rows.typed(input_dtypes[names[0]])}
         if not isinstance(rows, list):
             raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
         if not rows:

@@ -15,13 +15,13 @@ parse, which also words every error.
 
 from __future__ import annotations
 
-import re
 from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 
 from pytest_savedmodel._json import long_integer, orjson
+from pytest_savedmodel.serving.emulator.json_spans import STRINGS, Span, stack
 
 __all__ = ["dense_array", "dense_rows", "fast_loads", "json_walk", "leaf_texts", "nest", "nesting_depth"]
 
@@ -32,10 +32,6 @@ _NUMPY: dict[int, Any] = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8
 _EXACT_INT = {1: 2.0**24, 2: 2.0**53}
 _CONTAINERS = (list, dict)
 
-
-# every JSON string token, and the colon that makes it an object member's name: outside strings JSON has no
-# quotes, so matching strings one after the other from the start tokenises them exactly
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"(\s*:)?', re.S)
 
 
 def fast_loads(body: bytes, max_depth: int) -> Any | None:
@@ -51,7 +47,7 @@ def fast_loads(body: bytes, max_depth: int) -> Any | None:
     except orjson.JSONDecodeError:
         return None
     depth, members = json_walk(value, max_depth)
-    if depth > max_depth or members != sum(1 for colon in _STRINGS.findall(body) if colon):
+    if depth > max_depth or members != sum(1 for colon in STRINGS.findall(body) if colon):
         return None
     return value
 
@@ -106,6 +102,10 @@ def _leaves(value: Any) -> tuple[list[int], list[Any]] | None:
 
 def dense_array(value: Any, dtype: int) -> np.ndarray | None:
     """``value`` typed by ``dtype`` as the element-wise path would build it, or None (then that path answers)."""
+    if isinstance(value, Span):  # a large literal decoded by json_spans (its own rules, or Declined)
+        return value.typed(dtype)
+    if isinstance(value, list) and value and isinstance(value[0], Span):
+        return stack(value, dtype)
     target = _NUMPY.get(dtype)
     found = _leaves(value) if target is not None else None
     if found is None:

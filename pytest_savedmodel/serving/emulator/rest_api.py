@@ -90,12 +90,16 @@ class _Api:
             return self.metadata(name, version, label) if sub else self.status(name, version, label)
         raise malformed
 
-    def _request(self, request: Any, name: str, version: str | None, label: str | None, body: bytes) -> Any:
-        """Fill the request's ModelSpec from the URL and the JSON ``signature_name``; return the parsed body."""
+    def _request(self, request: Any, name: str, version: str | None, label: str | None, body: bytes, *,
+                 dense: bool = False) -> Any:
+        """Fill the request's ModelSpec from the URL and the JSON ``signature_name``; return the parsed body
+        (``dense``: with large numeric arrays as ``json_spans.Span``, where the body has any)."""
         self._spec(request.model_spec, name, version, label)
-        doc = J.parse_body(body, max_depth=self.max_depth)
+        doc = (J.parse_dense if dense else J.parse_body)(body, max_depth=self.max_depth)
         if "signature_name" in doc:
             if not isinstance(doc["signature_name"], str):
+                if J.holds_spans(doc):  # the plain parse words the error
+                    return self._request(request, name, version, label, body)
                 raise ServingError("INVALID_ARGUMENT", f"JSON Value: {J.debug_string(doc)} not formatted correctly. "
                                                        f"'signature_name' key must be a string value.")
             request.model_spec.signature_name = doc["signature_name"]
@@ -104,7 +108,7 @@ class _Api:
     def predict(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
         _, predict_pb2, *_ = _pb()
         request = predict_pb2.PredictRequest()
-        doc = self._request(request, name, version, label, body)
+        doc = self._request(request, name, version, label, body, dense=True)
         servable = self.core.manager.resolve(request.model_spec)
         signame = request.model_spec.signature_name or "serving_default"
         sig = servable.signature_def(signame)
@@ -113,8 +117,9 @@ class _Api:
         if not sig.inputs:
             raise ServingError("INVALID_ARGUMENT", f"Failed to get input map for signature: "
                                                    f"{request.model_spec.signature_name or 'DEFAULT'}")
-        # numeric tensors go JSON -> numpy -> session and back without TensorProtos (json_fast: same answers)
-        fmt, tensors = J.predict_inputs(doc, {k: v.dtype for k, v in sig.inputs.items()})
+        # numeric tensors go JSON -> numpy -> session and back without TensorProtos (json_fast, json_spans: the
+        # element-wise path's answers)
+        fmt, tensors = J.inputs_of(doc, body, {k: v.dtype for k, v in sig.inputs.items()}, max_depth=self.max_depth)
         outputs = self.core.predict_arrays(request, tensors)
         return J.predict_response({k: outputs[k] for k in sorted(outputs)}, fmt)
 
