@@ -33,16 +33,25 @@ def long_integer(text: bytes) -> bool:
 
 def dumps(value: Any) -> bytes:
     """``json.dumps(value, allow_nan=True)``'s meaning as UTF-8 bytes (orjson's text where it writes the same
-    values: no NaN or infinity, whose ``null`` is never a value of ours, and no integer beyond 64 bits)."""
+    values: no NaN or infinity, whose ``null`` is never a value of ours, and no integer beyond 64 bits).
+    numpy arrays (float64, int, bool) in ``value`` are written as the nested lists ``tolist`` gives."""
     if orjson is not None:
         try:
-            text: bytes = orjson.dumps(value)
+            text: bytes = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
         except TypeError:  # an integer beyond 64 bits
             pass
         else:
             if b"null" not in text:
                 return text
-    return json.dumps(value, allow_nan=True).encode()
+    return json.dumps(value, allow_nan=True, default=_listed).encode()
+
+
+def _listed(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def loads(text: bytes) -> Any:
