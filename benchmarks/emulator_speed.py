@@ -109,10 +109,10 @@ def main() -> int:
 
 
 def run(tmp: Path, secs: float) -> int:
-    import requests
     import tensorflow as tf
 
     from pytest_savedmodel import open_model
+    from pytest_savedmodel.runners._http import HttpClient
     from pytest_savedmodel.runners.grpc import GrpcRunner
     from pytest_savedmodel.runners.rest import RestRunner
     from pytest_savedmodel.serving.emulator.servables import Servable
@@ -151,7 +151,7 @@ def run(tmp: Path, secs: float) -> int:
             servable.close()
 
         cnn = open_model(tmp / "cnn")
-        session = requests.Session()
+        client = HttpClient()  # the REST runner's client: one kept-alive connection, stdlib http.client
         for key, label in (("serving_default", "CNN, 10 outputs"), ("echo", "echo, 96x96x3 out")):
             sig = cnn.signature(key)
             g = GrpcRunner(sig, target=server.grpc_target, model_name="cnn")
@@ -162,10 +162,10 @@ def run(tmp: Path, secs: float) -> int:
             body = json.dumps({"signature_name": key, "instances": image.tolist()})
             url = f"{server.rest_url}/v1/models/cnn:predict"
 
-            def post(body: str = body, url: str = url) -> Any:
-                resp = session.post(url, data=body, headers={"Content-Type": "application/json"})
-                assert resp.status_code == 200, resp.text[:300]
-                return resp.content
+            def post(body: bytes = body.encode(), url: str = url) -> Any:
+                status, content = client.request("POST", url, body=body, headers={"Content-Type": "application/json"})
+                assert status == 200, content[:300]
+                return content
 
             ours, base = paired(post, lambda g=g, f=feats: g.predict(f), seconds=secs)
             add(f"REST predict, body prebuilt, reply unparsed, {label}", ours, base, "gRPC Predict")

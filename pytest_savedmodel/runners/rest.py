@@ -208,29 +208,29 @@ class RestRunner(Runner):
                            "-d", self.dumps(features)])
 
     def _post(self, features: Features) -> Any:
-        import requests
+        from pytest_savedmodel import _json
+        from pytest_savedmodel.runners._http import HttpClient, HttpFailure, HttpTimeout
 
         if self._session is None:
-            self._session = requests.Session()
-        from pytest_savedmodel import _json
-
+            self._session = HttpClient()
         payload = _json.dumps(self.body(features, arrays=True))
         try:
-            response = self._session.post(self.url, data=payload, timeout=self.deadline,
-                                          headers={"Content-Type": "application/json"})
-        except requests.Timeout:
+            status, content = self._session.request("POST", self.url, body=payload, timeout=self.deadline,
+                                                    headers={"Content-Type": "application/json"})
+        except HttpTimeout:
             raise timeout_finding(self.name, f"model {self.model_name!r} at {self.base_url}", self.signature.key,
                                   features, self.deadline) from None
-        except requests.RequestException as exc:
-            raise RunnerError(f"{self.name} runner: POST {self.url} failed: {type(exc).__name__}: {exc} (the server "
-                              f"is not answering: did it crash or stop? see its log)", runner=self.name,
+        except HttpFailure as exc:
+            raise RunnerError(f"{self.name} runner: POST {self.url} failed: {exc} (the server is not answering: did "
+                              f"it crash or stop? see its log)", runner=self.name,
                               signature=self.signature.key) from None
-        if response.status_code != 200:
+        if status != 200:
+            text = content.decode("utf-8", errors="replace")
             try:
-                err = response.json().get("error", response.text)
-            except ValueError:
-                err = response.text
-            if response.status_code == 504:  # DEADLINE_EXCEEDED: the run outlived --rest_api_timeout_in_ms
+                err = _json.loads(content).get("error", text)
+            except (ValueError, AttributeError):
+                err = text
+            if status == 504:  # DEADLINE_EXCEEDED: the run outlived --rest_api_timeout_in_ms
                 finding = timeout_finding(self.name, f"model {self.model_name!r} at {self.base_url}",
                                           self.signature.key, features, self.deadline)
                 finding.add_note(f"the server answered HTTP 504: {err}")
@@ -238,11 +238,11 @@ class RestRunner(Runner):
             data = self.dumps(features)
             shown = data if len(data) < 600 else data[:600] + "...(truncated)"
             raise RunnerError(
-                f"{self.name} runner: POST {self.url} answered HTTP {response.status_code}: {err}\n  request body: "
+                f"{self.name} runner: POST {self.url} answered HTTP {status}: {err}\n  request body: "
                 f"{shown}\n  reproduce with: {self.curl(features) if len(data) < 2000 else 'curl ... (body too long)'}",
                 runner=self.name, signature=self.signature.key,
-                reason=str(err) if response.status_code == 400 else "")
-        return _json.loads(response.content)
+                reason=str(err) if status == 400 else "")
+        return _json.loads(content)
 
     def predict(self, features: Features) -> Outputs:
         doc = self._post(features)
@@ -277,14 +277,20 @@ class RestRunner(Runner):
         return self._get("")
 
     def _get(self, suffix: str) -> dict[str, Any]:
-        import requests
+        from pytest_savedmodel import _json
+        from pytest_savedmodel.runners._http import HttpClient, HttpFailure, HttpTimeout
 
+        if self._session is None:
+            self._session = HttpClient()
         url = f"{self.model_url}{suffix}"
-        response = requests.get(url, timeout=self.deadline)
-        doc: dict[str, Any] = response.json()
-        if response.status_code != 200:
-            raise RunnerError(f"{self.name} runner: GET {url} answered HTTP {response.status_code}: "
-                              f"{doc.get('error', doc)}", runner=self.name)
+        try:
+            status, content = self._session.request("GET", url, timeout=self.deadline)
+        except (HttpTimeout, HttpFailure) as exc:
+            raise RunnerError(f"{self.name} runner: GET {url} failed: {exc}", runner=self.name) from None
+        doc: dict[str, Any] = _json.loads(content)
+        if status != 200:
+            raise RunnerError(f"{self.name} runner: GET {url} answered HTTP {status}: {doc.get('error', doc)}",
+                              runner=self.name)
         return doc
 
     def close(self) -> None:

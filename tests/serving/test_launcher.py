@@ -16,6 +16,7 @@ import pytest
 from pytest_savedmodel.errors import RunnerError, ServerStartError, UsageError
 from pytest_savedmodel.locate import find_model
 from pytest_savedmodel.runners.grpc import GrpcRunner
+from pytest_savedmodel.runners.rest import RestRunner
 from pytest_savedmodel.serving.launcher import ModelServer, ServedModel, parse_mode, stop_all
 from pytest_savedmodel.signatures import inspect_model
 
@@ -177,7 +178,9 @@ def test_server_killed_mid_use_fails_fast_with_clear_words(tmp_path: Path, half:
     sig = inspect_model(find_model(testdata / "saved_model_half_plus_two_cpu")).signature("serving_default")
     with ModelServer.create("emulator", models=[half], log_dir=tmp_path) as server:
         runner = GrpcRunner(sig, target=server.grpc_target, model_name="half", timeout=5)
+        rest = RestRunner(sig, base_url=server.rest_url, model_name="half", timeout=5)
         assert runner.predict({"x": np.array([[1.0]], np.float32)})["y"].tolist() == [[2.5]]
+        assert rest.predict({"x": np.array([[1.0]], np.float32)})["y"].tolist() == [[2.5]]  # a kept-alive connection
         assert server.process is not None
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait(10)
@@ -186,6 +189,11 @@ def test_server_killed_mid_use_fails_fast_with_clear_words(tmp_path: Path, half:
             runner.predict({"x": np.array([[1.0]], np.float32)})
         assert time.monotonic() - start < 10
         assert "UNAVAILABLE" in str(info.value) and "the server is not answering" in str(info.value)
+        with pytest.raises(RunnerError) as info:
+            rest.predict({"x": np.array([[1.0]], np.float32)})
+        assert f"rest runner: POST {server.rest_url}/v1/models/half:predict failed: ConnectionRefusedError" in str(
+            info.value)
+        assert "(the server is not answering: did it crash or stop? see its log)" in str(info.value)
 
 
 def test_start_stop_cycles_leave_no_process_behind(tmp_path: Path, half: ServedModel,
