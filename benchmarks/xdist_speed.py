@@ -7,7 +7,9 @@ Exports the Iris example to a temporary directory and serves it beside two of TF
 (``../shared/tfserving-testdata``: half_plus_two, half_plus_three), with the emulator. "before" runs the same
 code with sharing switched off by a one-line plugin (``-p`` of a module that makes ``xdist_run()`` None), so
 both columns come from the same checkout. Each run is a fresh ``pytest`` process, as a user would start it;
-the table gives the median of ``--repeat`` runs and the number of emulators each run started.
+the table gives the median of ``--repeat`` runs, the CPU time all of its processes used (pytest, the workers,
+the emulator: ``getrusage(RUSAGE_CHILDREN)``), which divided by the cores bounds the wall time from below, and
+the number of emulators each run started.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ launcher.ModelServer.start = start
 """
 
 
-def run(models: list[str], extra: list[str], plugins: list[str], *, cwd: Path) -> tuple[float, int, str]:
+def run(models: list[str], extra: list[str], plugins: list[str], *, cwd: Path) -> tuple[float, float, int, str]:
     starts = cwd / "starts.txt"
     starts.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")]),
@@ -48,14 +50,22 @@ def run(models: list[str], extra: list[str], plugins: list[str], *, cwd: Path) -
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "xdist_speed_count",
             *[a for p in plugins for a in ("-p", p)], "--savedmodel-server=emulator", "--savedmodel-seed=1",
             *[f"--savedmodel={m}" for m in models], *extra]
-    start = time.perf_counter()
+    start, used = time.perf_counter(), _children_cpu()
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, check=False)
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, _children_cpu() - used
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-300:]
     if proc.returncode not in (0, 1):
         raise SystemExit(f"pytest failed ({proc.returncode}): {tail}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     n = len(starts.read_text().split()) if starts.exists() else 0
-    return took, n, tail
+    return took, cpu, n, tail
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished child process (pytest, its workers, the emulator)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -79,14 +89,19 @@ def main() -> int:
         checks = [f"--savedmodel-checks={args.checks}"] if args.checks else []
         runs = {"serial": ([], []), "-n 2, a server per worker (before)": (["-n", "2"], ["xdist_speed_no_sharing"]),
                 "-n 2, one shared server (after)": (["-n", "2"], [])}
-        print("| run | wall time (s) | emulators started | pytest's last line |")
-        print("|---|---|---|---|")
+        cores = len(os.sched_getaffinity(0))
+        print(f"| run | wall time (s) | CPU time, all processes (s) | CPU / {cores} cores: the least wall time it "
+              f"allows (s) | emulators started | pytest's last line |")
+        print("|---|---|---|---|---|---|")
         for label, (extra, plugins) in runs.items():
-            times, starts, tail = [], 0, ""
+            times, cpus, starts, tail = [], [], 0, ""
             for _ in range(args.repeat):
-                took, starts, tail = run(models, [*extra, *checks], plugins, cwd=cwd)
+                took, cpu, starts, tail = run(models, [*extra, *checks], plugins, cwd=cwd)
                 times.append(took)
-            print(f"| {label} | {statistics.median(times):.1f} | {starts} | {tail} |", flush=True)
+                cpus.append(cpu)
+            cpu = statistics.median(cpus)
+            print(f"| {label} | {statistics.median(times):.1f} | {cpu:.1f} | {cpu / cores:.1f} | {starts} | {tail} |",
+                  flush=True)
     return 0
 
 

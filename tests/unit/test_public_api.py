@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,33 @@ def test_the_package_never_evaluates_or_unpickles() -> None:
                 if bad:
                     problems.append(f"{where}: import {bad}")
     assert problems == []
+
+
+def test_our_modules_and_hypothesis_are_not_assert_rewritten(tmp_path: Path) -> None:
+    """pytest rewrites every module of a plugin's distribution on import (1.4 s for Hypothesis's, per process
+    with no .pyc cache): the plugin takes its own package and Hypothesis off that list; the user's tests are
+    still rewritten."""
+    (tmp_path / "test_x.py").write_text(
+        "import hypothesis.core, pytest_savedmodel.session\n"
+        "def test_rewriting():\n"
+        "    assert '@py_builtins' not in vars(hypothesis.core)\n"
+        "    assert '@py_builtins' not in vars(pytest_savedmodel.session)\n"
+        "    assert '@py_builtins' in globals()  # this test module is rewritten\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ,
+                                                                              "PYTHONDONTWRITEBYTECODE": "1"})
+    assert "1 passed" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_tensorflow_is_quieted_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``import_tf`` runs on hot paths (one tf.Example per generated row): the logger is set once, since
+    ``Logger.setLevel`` clears every logger's cache (about 30 us with TensorFlow's loggers)."""
+    import logging
+
+    from pytest_savedmodel._lazy import import_tf
+
+    tf = import_tf()
+    calls = []
+    monkeypatch.setattr(logging.Logger, "setLevel", lambda self, level: calls.append(level))
+    assert all(import_tf() is tf for _ in range(100))
+    assert calls == []
