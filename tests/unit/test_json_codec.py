@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_savedmodel.serving.emulator import json_codec as J
+from pytest_savedmodel.serving.emulator.json_examples import examples_input
 from pytest_savedmodel.serving.emulator.status import ServingError
 
 
@@ -76,15 +77,15 @@ def test_examples_feature_kinds_from_json_tokens() -> None:
     from tensorflow_serving.apis import regression_pb2
 
     req = regression_pb2.RegressionRequest()
-    J.examples_input({"examples": [{"i": 2, "f": 2.0, "s": "a", "b": True, "x": {"b64": "aGk="}}]}, req)
+    examples_input({"examples": [{"i": 2, "f": 2.0, "s": "a", "b": True, "x": {"b64": "aGk="}}]}, req)
     feat = req.input.example_list.examples[0].features.feature
     assert feat["i"].int64_list.value == [2] and feat["f"].float_list.value == [2.0]
     assert feat["s"].bytes_list.value == [b"a"] and feat["b"].int64_list.value == [1]
     assert feat["x"].bytes_list.value == [b"hi"]
     with pytest.raises(ServingError, match="Unexpected element type in feature: m expecting type: int64"):
-        J.examples_input({"examples": [{"m": [1, 2.5]}]}, regression_pb2.RegressionRequest())
+        examples_input({"examples": [{"m": [1, 2.5]}]}, regression_pb2.RegressionRequest())
     with pytest.raises(ServingError, match="Feature: n has element with unexpected JSON type: Null"):
-        J.examples_input({"examples": [{"n": None}]}, regression_pb2.RegressionRequest())
+        examples_input({"examples": [{"n": None}]}, regression_pb2.RegressionRequest())
 
 
 def test_message_json_works_with_the_protobuf_tf_2_15_pins() -> None:

@@ -28,8 +28,9 @@ from pytest_savedmodel.serving.emulator.json_response import (
 from pytest_savedmodel.serving.emulator.json_spans import MIN_BYTES, Declined, Span, SpanDoc, restore, split_spans
 from pytest_savedmodel.serving.emulator.status import ServingError
 
-__all__ = ["Declined", "classify_response", "dumps", "examples_input", "format_float", "holds_spans", "inputs_of",
-           "parse_body", "parse_dense", "predict_inputs", "predict_response", "regress_response", "tensor_json"]
+__all__ = ["Declined", "b64_value", "classify_response", "debug_string", "dumps", "format_float", "holds_spans",
+           "inputs_of", "invalid", "is_b64", "json_type", "parse_body", "parse_dense", "predict_inputs",
+           "predict_response", "regress_response", "tensor_json"]
 
 _DTYPE_NAMES = {1: "float", 2: "double", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string", 8: "complex64",
                 9: "int64", 10: "bool", 14: "bfloat16", 17: "uint16", 18: "complex128", 19: "half", 22: "uint32",
@@ -42,7 +43,7 @@ class _Token:
     """A JSON number that was written as a decimal (rapidjson's IsDouble)."""
 
 
-def _invalid(message: str) -> ServingError:
+def invalid(message: str) -> ServingError:
     return ServingError("INVALID_ARGUMENT", message)
 
 
@@ -103,14 +104,14 @@ def inputs_of(doc: dict[str, Any], body: bytes, input_dtypes: dict[str, int], *,
 def parse_body(body: bytes, *, max_depth: int = 128) -> dict[str, Any]:
     """The request body as a JSON object, with TF Serving's error wording."""
     if not body:
-        raise _invalid("JSON Parse error: The document is empty")
+        raise invalid("JSON Parse error: The document is empty")
     value = fast_loads(body, max_depth)
     if value is None:
         value = _slow_parse(body, max_depth)
         if nesting_depth(value, max_depth) > max_depth:
-            raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0")
+            raise invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0")
     if not isinstance(value, dict):
-        raise _invalid(f"JSON Value: {debug_string(value)} Is not object")
+        raise invalid(f"JSON Value: {debug_string(value)} Is not object")
     return value
 
 
@@ -118,14 +119,14 @@ def _slow_parse(body: bytes, max_depth: int) -> Any:
     text = body.decode("utf-8", errors="replace")
     start = len(text) - len(text.lstrip())
     if start == len(text):
-        raise _invalid("JSON Parse error: The document is empty")
+        raise invalid("JSON Parse error: The document is empty")
     decoder = json.JSONDecoder(object_pairs_hook=_first_wins)
     try:
         value, _end = decoder.raw_decode(text, start)  # bytes after the value are ignored, as rapidjson does
     except json.JSONDecodeError as exc:
-        raise _invalid(f"JSON Parse error: {_reason(exc.msg)} at offset: {exc.pos}") from None
+        raise invalid(f"JSON Parse error: {_reason(exc.msg)} at offset: {exc.pos}") from None
     except RecursionError:
-        raise _invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0") from None
+        raise invalid(f"JSON Parse error: nesting deeper than {max_depth} levels at offset: 0") from None
     return value
 
 
@@ -165,28 +166,28 @@ def debug_string(value: Any) -> str:
     return text[:256]
 
 
-def _is_b64(value: Any) -> bool:
+def is_b64(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
 
 
-def _b64(value: Any) -> bytes:
-    if not _is_b64(value):
-        raise _invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
+def b64_value(value: Any) -> bytes:
+    if not is_b64(value):
+        raise invalid(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
     try:
         return base64.b64decode(value["b64"], validate=True)
     except (binascii.Error, ValueError):
-        raise _invalid("Unable to base64 decode") from None
+        raise invalid("Unable to base64 decode") from None
 
 
 def _type_error(value: Any, dtype: int) -> ServingError:
-    return _invalid(f"JSON Value: {debug_string(value)} Type: {json_type(value)} is not of expected type: "
+    return invalid(f"JSON Value: {debug_string(value)} Type: {json_type(value)} is not of expected type: "
                     f"{_DTYPE_NAMES.get(dtype, str(dtype))}")
 
 
 def _scalar(value: Any, dtype: int) -> Any:
     if isinstance(value, dict):
         if dtype == 7:
-            return _b64(value)
+            return b64_value(value)
         raise _type_error(value, dtype)
     if dtype in (1, 2):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -224,14 +225,14 @@ def _dense_shape(value: Any) -> list[int]:
 def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) -> None:
     if not isinstance(value, list):
         if level != len(shape):
-            raise _invalid(f"JSON Value: {debug_string(value)} found at incorrect level: {level + 1} in the JSON DOM. "
+            raise invalid(f"JSON Value: {debug_string(value)} found at incorrect level: {level + 1} in the JSON DOM. "
                            f"Expected at level: {len(shape)}")
         out.append(_scalar(value, dtype))
         return
     if level >= len(shape):
-        raise _invalid(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+        raise invalid(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
     if len(value) != shape[level]:
-        raise _invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: "
+        raise invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: "
                        f"{shape[level]}")
     for v in value:
         _fill(v, level + 1, shape, dtype, out)
@@ -278,7 +279,7 @@ def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int], *,
     the same values and the same errors (``json_fast.dense_array`` declines whatever it does not decide)."""
     has_rows, has_cols = "instances" in doc, "inputs" in doc
     if has_rows and has_cols:
-        raise _invalid(f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of 'inputs' or "
+        raise invalid(f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of 'inputs' or "
                        f"'instances' keys to exist ")
     names = sorted(input_dtypes)
     if has_rows:
@@ -286,35 +287,35 @@ def predict_inputs(doc: dict[str, Any], input_dtypes: dict[str, int], *,
         if isinstance(rows, Span) and len(names) == 1 and fast:
             return "row", {names[0]: rows.typed(input_dtypes[names[0]])}
         if not isinstance(rows, list):
-            raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
+            raise invalid(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
         if not rows:
-            raise _invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
+            raise invalid(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
         return "row", _rows(rows, input_dtypes, names, fast)
     if has_cols:
         value = doc["inputs"]
         out = {}
-        if not isinstance(value, dict) or _is_b64(value):
+        if not isinstance(value, dict) or is_b64(value):
             if len(names) > 1:
-                raise _invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
+                raise invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
                                "required as per tensorinfo_map")
             out[names[0]] = _typed(value, input_dtypes[names[0]], fast)
         else:
             for name in names:
                 if name not in value:
-                    raise _invalid(f"Missing named input: {name} in 'inputs' object.")
+                    raise invalid(f"Missing named input: {name} in 'inputs' object.")
                 out[name] = _typed(value[name], input_dtypes[name], fast)
         return "columnar", out
-    raise _invalid("Missing 'inputs' or 'instances' key")
+    raise invalid("Missing 'inputs' or 'instances' key")
 
 
 def _rows(rows: list[Any], dtypes: dict[str, int], names: list[str], fast: bool = False) -> dict[str, Any]:
     first = rows[0]
     if not isinstance(first, dict) and len(names) > 1:
-        raise _invalid("instances is a plain list, but expecting list of objects as multiple input tensors required "
+        raise invalid("instances is a plain list, but expecting list of objects as multiple input tensors required "
                        "as per tensorinfo_map")
 
     def is_object(v: Any) -> bool:
-        return isinstance(v, dict) and not _is_b64(v)
+        return isinstance(v, dict) and not is_b64(v)
 
     objects = is_object(first)
     done = dense_rows(rows, dtypes, names, objects=objects) if fast else None
@@ -326,96 +327,36 @@ def _rows(rows: list[Any], dtypes: dict[str, int], names: list[str], fast: bool 
 
     def add(item: Any, name: str) -> None:
         if name not in dtypes:
-            raise _invalid(f"JSON object: does not have named input: {name}")
+            raise invalid(f"JSON object: does not have named input: {name}")
         shape, vals = _tensor(item, dtypes[name])
         if name not in sizes:
             sizes[name], shapes[name] = len(vals), shape
         elif sizes[name] != len(vals):
-            raise _invalid(f"Expecting tensor size: {sizes[name]} but got: {len(vals)}")
+            raise invalid(f"Expecting tensor size: {sizes[name]} but got: {len(vals)}")
         elif shapes[name] != shape:
-            raise _invalid(f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: "
+            raise invalid(f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: "
                            f"[{','.join(map(str, shape))}]")
         values[name].extend(vals)
 
     for i, row in enumerate(rows):
         if objects:
             if not is_object(row):
-                raise _invalid(f"Expecting object but got list at item {i} of input list")
+                raise invalid(f"Expecting object but got list at item {i} of input list")
             for key, item in row.items():
                 try:
                     add(item, key)
                 except ServingError as err:
-                    raise _invalid(f"Failed to process element: {i} key: {key} of 'instances' list. Error: "
+                    raise invalid(f"Failed to process element: {i} key: {key} of 'instances' list. Error: "
                                    f"{_status_text(err)}") from None
             if set(row) != set(names):
-                raise _invalid(f"Failed to process element: {i} of 'instances' list. JSON object: {debug_string(row)}"
+                raise invalid(f"Failed to process element: {i} of 'instances' list. JSON object: {debug_string(row)}"
                                f" keys must be equal to: {','.join(names)}")
         else:
             if is_object(row):
-                raise _invalid(f"Expecting value/list but got object at item {i} of input list")
+                raise invalid(f"Expecting value/list but got object at item {i} of input list")
             try:
                 add(row, names[0])
             except ServingError as err:
-                raise _invalid(f"Failed to process element: {i} of 'instances' list. Error: {_status_text(err)}") \
+                raise invalid(f"Failed to process element: {i} of 'instances' list. Error: {_status_text(err)}") \
                     from None
     return {n: _proto(dtypes[n], [len(rows), *shapes[n]], values[n]) for n in names if n in shapes}
-
-
-def _feature(name: str, content: Any, feature: Any) -> None:
-    values = content if isinstance(content, list) else [content]
-    kind: str | None = None
-
-    def need(k: str) -> None:
-        nonlocal kind
-        if kind is not None and kind != k:
-            raise _invalid(f"Unexpected element type in feature: {name} expecting type: {kind}")
-        kind = k
-
-    for v in values:
-        if v is None or isinstance(v, list) or (isinstance(v, dict) and not _is_b64(v)):
-            raise _invalid(f"Feature: {name} has element with unexpected JSON type: {json_type(v)}")
-        if isinstance(v, bool):
-            need("int64")
-            feature.int64_list.value.append(1 if v else 0)
-        elif isinstance(v, dict):
-            need("bytes")
-            feature.bytes_list.value.append(_b64(v))
-        elif isinstance(v, str):
-            need("bytes")
-            feature.bytes_list.value.append(v.encode("utf-8"))
-        elif isinstance(v, float) or (isinstance(v, int) and not -2**63 <= v < 2**64):
-            need("float")
-            feature.float_list.value.append(float(v))
-        else:
-            need("int64")
-            if v >= 2**63:
-                raise _invalid(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
-            feature.int64_list.value.append(int(v))
-    if kind is None:
-        feature.SetInParent()
-
-
-def _example(value: Any, target: Any) -> None:
-    if not isinstance(value, dict):
-        raise _invalid(f"Example must be JSON object but got JSON {json_type(value)}")
-    for name, content in value.items():
-        _feature(name, content, target.features.feature[name])
-
-
-def examples_input(doc: dict[str, Any], request: Any) -> None:
-    """Fill ``request.input`` (example_list or example_list_with_context) from a classify/regress body."""
-    has_context = "context" in doc
-    if has_context:
-        _example(doc["context"], request.input.example_list_with_context.context)
-    if "examples" not in doc:
-        raise _invalid(f"JSON Value: {debug_string(doc)} When method is classify, key 'examples' is expected and "
-                       f"was not found")
-    examples = doc["examples"]
-    if not isinstance(examples, list):
-        raise _invalid(f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array")
-    if not examples:
-        raise _invalid(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
-    for ex in examples:
-        target = (request.input.example_list_with_context.examples.add() if has_context
-                  else request.input.example_list.examples.add())
-        _example(ex, target)

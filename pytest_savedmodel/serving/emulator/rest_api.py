@@ -27,6 +27,7 @@ from typing import Any
 
 from pytest_savedmodel.serving.emulator import json_codec as J
 from pytest_savedmodel.serving.emulator.core import ServerCore
+from pytest_savedmodel.serving.emulator.json_examples import examples_input
 from pytest_savedmodel.serving.emulator.metrics import METRICS
 from pytest_savedmodel.serving.emulator.servables import RUN_TIMEOUT_MS
 from pytest_savedmodel.serving.emulator.status import ServingError
@@ -128,7 +129,7 @@ class _Api:
         request = (classification_pb2.ClassificationRequest() if kind == "classify"
                    else regression_pb2.RegressionRequest())
         doc = self._request(request, name, version, label, body)
-        J.examples_input(doc, request)
+        examples_input(doc, request)
         return request
 
     def classify(self, name: str, version: str | None, label: str | None, body: bytes) -> str:
