@@ -332,16 +332,17 @@ class Session(LockedContract):
         paths += [planned.kind] if planned.kind in names() else []  # latency, concurrency, golden: their path
         return any(provider(p).needs == "server" for p in paths)
 
-    def prestart_server(self) -> None:
-        """Start the server now, in the background (``pytest_runtestloop``, when a selected check needs it)."""
+    def prestart_server(self, *, spare_only: bool = False) -> None:
+        """Start the server now, in the background (``pytest_runtestloop``, when a selected check needs it); with
+        ``spare_only``, only an emulator process that imports TensorFlow (``pytest_configure``: serving.spare)."""
         if self.serves:
-            self._serving.prestart()
+            (self._serving.spare.start if spare_only else self._serving.prestart)()
 
     def server(self) -> Any:
         """The session's TF Serving, started once (see :class:`~pytest_savedmodel.serving.keeper.ServerKeeper`)."""
         return self._serving.get()
 
-    def _start_server(self) -> Any:
+    def _start_server(self, spare: Any) -> Any:
         from pytest_savedmodel.serving.launcher import ServedModel
         from pytest_savedmodel.serving.shared import start_server
 
@@ -349,7 +350,8 @@ class Session(LockedContract):
                   for e in self.artifacts.all() if e.ref is not None and e.error is None]
         # under pytest-xdist: one server for all workers of the run (serving.shared)
         return start_server(self.settings.server, models=models, log_dir=Path(self._tempdir("savedmodel-server-")),
-                            startup_timeout=self.settings.server_timeout, tags=tuple(sorted(self.settings.tags)))
+                            startup_timeout=self.settings.server_timeout, tags=tuple(sorted(self.settings.tags)),
+                            spare=spare)
 
     @property
     def started_server(self) -> Any:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_savedmodel.errors import RunnerError
+from pytest_savedmodel.serving.spare import SpareEmulator
 
 __all__ = ["ServerKeeper"]
 
@@ -24,8 +25,9 @@ class ServerKeeper:
     (or assertion-rewritten) in the main thread while the start imported a module without its .pyc raised
     "SystemError: AST constructor recursion depth mismatch" (CI, on a fresh clone)."""
 
-    def __init__(self, start: Callable[[], Any], prepare: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, start: Callable[[SpareEmulator], Any], prepare: Callable[[], None] = lambda: None) -> None:
         self._start = start
+        self.spare = SpareEmulator()  # see serving.spare: handed to ``start``, discarded once the start is over
         self._prepare = prepare
         self._server: Any = None
         self._error: BaseException | None = None
@@ -64,9 +66,11 @@ class ServerKeeper:
     def _attempt(self) -> None:
         """The one start: its server, or its error, kept for every served check."""
         try:
-            self._server = self._start()
+            self._server = self._start(self.spare)
         except BaseException as exc:
             self._error = exc
+        finally:
+            self.spare.discard()  # a spare the start did not take (another server kind, a shared server)
 
     @property
     def used(self) -> Any:
@@ -89,6 +93,7 @@ class ServerKeeper:
     def close(self) -> None:
         """Stop the server (kept: the summary still names the one that answered). A start under way ends
         first, so that stopping leaves no orphan; under xdist, other workers may be waiting for it."""
+        self.spare.discard()
         if self._thread is not None:
             self._ready.wait()
         if self._server is not None:

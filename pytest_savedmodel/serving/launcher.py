@@ -34,11 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pytest_savedmodel._names import file_slug, proto_text_string
 from pytest_savedmodel.errors import ServerStartError, UsageError
 
-__all__ = ["ModelServer", "ServedModel", "models_config", "parse_mode", "stop_all"]
+__all__ = ["ModelServer", "ServedModel", "die_with_parent", "models_config", "parse_mode", "stop_all"]
 
 MODES = "auto, emulator, binary[:PATH], docker[:IMAGE], url:GRPC_TARGET,REST_URL or none"
 BINARY = "tensorflow_model_server"
@@ -102,7 +103,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # runs in the child before exec (Linux): SIGTERM when pytest dies
+def die_with_parent() -> None:  # runs in the child before exec (Linux): SIGTERM when pytest dies
     os.setsid()
     if sys.platform.startswith("linux"):
         import ctypes
@@ -137,10 +138,11 @@ class ModelServer:
     started_at: float = 0.0
     ready_seconds: float = 0.0
     watch_pid: int = 0  # the emulator exits when this pid is gone (0: this process, plus a parent-death signal)
+    spare: Any = None  # a prewarmed emulator (serving.spare) to hand the flags to, instead of starting one
 
     @classmethod
     def create(cls, mode: str, *, models: Sequence[ServedModel], log_dir: Path, startup_timeout: float = 60.0,
-               tags: Sequence[str] = ("serve",)) -> ModelServer:
+               tags: Sequence[str] = ("serve",), spare: Any = None) -> ModelServer:
         """A server for ``mode`` (see the module docstring); not started yet."""
         kind, arg = parse_mode(mode)
         if kind == "none":
@@ -149,7 +151,7 @@ class ModelServer:
             found = shutil.which(BINARY)
             kind, arg = ("binary", found) if found else ("emulator", "")
         log_dir.mkdir(parents=True, exist_ok=True)
-        return cls(kind, tuple(models), log_dir, arg, startup_timeout, tuple(tags))
+        return cls(kind, tuple(models), log_dir, arg, startup_timeout, tuple(tags), spare=spare)
 
     # ------------------------------------------------------------------ commands
     @property
@@ -218,10 +220,14 @@ class ModelServer:
                     grpc_port, rest_port = _free_port(), _free_port()
                     self.command = self._local_command(grpc_port, rest_port)
                     self.grpc_target, self.rest_url = f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}"
-                    with open(self.log_path, "ab") as log:
-                        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                                        stdin=subprocess.DEVNULL,
-                                                        preexec_fn=os.setsid if self.watch_pid else _die_with_parent)
+                    spare, self.spare = self.spare, None
+                    self.process = spare.hand(self.command[3:], self.log_path) if spare and not self.watch_pid \
+                        and self.kind == "emulator" else None
+                    if self.process is None:
+                        with open(self.log_path, "ab") as log:
+                            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                                            stdin=subprocess.DEVNULL,
+                                                            preexec_fn=os.setsid if self.watch_pid else die_with_parent)
                     try:
                         self._wait_ready()
                         break

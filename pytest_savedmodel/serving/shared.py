@@ -43,9 +43,11 @@ _HELD: list[_Share] = []
 
 
 def start_server(mode: str, *, models: Sequence[ServedModel], log_dir: Path, startup_timeout: float = 60.0,
-                 tags: Sequence[str] = ("serve",)) -> Any:
-    """A started server for ``mode``: this process's own, or, in a pytest-xdist worker, the run's shared one."""
-    server = ModelServer.create(mode, models=models, log_dir=log_dir, startup_timeout=startup_timeout, tags=tags)
+                 tags: Sequence[str] = ("serve",), spare: Any = None) -> Any:
+    """A started server for ``mode``: this process's own (a prewarmed ``spare`` emulator given its flags), or, in
+    a pytest-xdist worker, the run's shared one."""
+    server = ModelServer.create(mode, models=models, log_dir=log_dir, startup_timeout=startup_timeout, tags=tags,
+                                spare=spare)
     run = xdist_run()
     if run is None or server.kind not in SHARED_KINDS:
         return server.start()

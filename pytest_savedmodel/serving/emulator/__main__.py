@@ -223,5 +223,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def prewarmed(argv: list[str]) -> int:
+    """``--prewarm``: import TensorFlow and the server's modules now, then read one JSON line on stdin,
+    ``{"argv": [...flags], "log": path}``, send stdout and stderr to ``log`` and start as :func:`main` with those
+    flags. The launcher starts such a process before it knows the flags (the models come from collection), so
+    that the import (seconds) overlaps pytest's own; an empty stdin (the session needed no server) ends it.
+    The ``--parent_pid`` of the command line names the pytest process it belongs to (as every emulator's does)."""
+    import json
+
+    from pytest_savedmodel._lazy import import_tf
+    from pytest_savedmodel.serving.emulator import core, grpc_service, rest_api  # noqa: F401 - imported for speed
+
+    import_tf()
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return 0
+    request = json.loads(line)
+    fd = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return main([str(a) for a in request["argv"]])
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(prewarmed(sys.argv[1:]) if sys.argv[1:2] == ["--prewarm"] else main())
