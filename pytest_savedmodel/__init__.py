@@ -18,22 +18,25 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 
-def _leave_asserts_alone(*packages: str) -> None:
-    """Take ``packages`` off the list of modules pytest rewrites on import.
+def _leave_asserts_alone() -> None:
+    """Take this package off the list of modules pytest rewrites on import.
 
     pytest rewrites the asserts of every module of a plugin's distribution, as if it were test code, unless a
     cached .pyc exists: none does under ``PYTHONDONTWRITEBYTECODE`` or in a fresh container, so every process
-    (each xdist worker too) parses and rewrites them again. For Hypothesis, whose pytest plugin marks all of it
-    and whose 77 modules our checks import, that is about 1.4 s per process; for this package, 1.6 s. Neither is
-    test code: their own asserts guard their own invariants, and the user's tests are rewritten as before. The
-    list is pytest's own (``AssertionRewritingHook._must_rewrite``); where it is not found, nothing changes."""
+    (each xdist worker too) parses and rewrites our modules again, about 1.6 s. They are not tests; the user's
+    are rewritten as before. The list is pytest's own (``AssertionRewritingHook._must_rewrite``); where it is
+    not found, nothing changes. This module itself was loaded by pytest's hook, so a later session in the same
+    process (pytester) that marks the package again does not warn that it was imported unrewritten.
+
+    Hypothesis's modules are rewritten too (its plugin marks them), but they are imported before a nested
+    session marks them again, which would then warn; they are left as pytest treats them."""
     for finder in sys.meta_path:
         marked = getattr(finder, "_must_rewrite", None)
         if isinstance(marked, set):
-            marked.difference_update(packages)
+            marked.discard(__name__)
 
 
-_leave_asserts_alone(__name__, "hypothesis")
+_leave_asserts_alone()
 
 _EXPORTS = {
     "assert_parity": "compare",
