@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import threading
 import urllib.parse
 from typing import Any
 
@@ -38,11 +39,21 @@ def _loopback(host: str) -> bool:
 
 class HttpClient:
     """``request(method, url, body, headers, timeout) -> (status, body bytes)``; one connection per loopback
-    server, reopened once when a kept-alive connection turns out closed."""
+    server and thread (an ``http.client`` connection serves one request at a time: a runner shared by threads
+    keeps one for each), reopened once when a kept-alive connection turns out closed."""
 
     def __init__(self) -> None:
-        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        self._local = threading.local()
+        self._every: list[http.client.HTTPConnection] = []  # every thread's, for close()
+        self._lock = threading.Lock()
         self._session: Any = None
+
+    @property
+    def _connections(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
+        mine = getattr(self._local, "connections", None)
+        if mine is None:
+            mine = self._local.connections = {}
+        return mine  # type: ignore[no-any-return]
 
     def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
                 timeout: float | None = None) -> tuple[int, bytes]:
@@ -57,6 +68,8 @@ class HttpClient:
             reused = conn is not None
             if conn is None:
                 conn = self._connections[key] = http.client.HTTPConnection(host, key[2], timeout=timeout)
+                with self._lock:
+                    self._every.append(conn)
             elif conn.sock is not None:
                 conn.sock.settimeout(timeout)
             conn.timeout = timeout
@@ -84,6 +97,8 @@ class HttpClient:
         conn = self._connections.pop(key, None)
         if conn is not None:
             conn.close()
+            with self._lock:
+                self._every = [c for c in self._every if c is not conn]
 
     def _requests(self, method: str, url: str, body: bytes | None, headers: dict[str, str] | None,
                   timeout: float | None) -> tuple[int, bytes]:
@@ -100,8 +115,11 @@ class HttpClient:
         return response.status_code, response.content
 
     def close(self) -> None:
-        for key in list(self._connections):
-            self._drop(key)
+        with self._lock:
+            every, self._every = self._every, []
+        for conn in every:
+            conn.close()
+        self._local = threading.local()
         if self._session is not None:
             self._session.close()
             self._session = None

@@ -117,3 +117,17 @@ def test_other_hosts_go_through_requests(monkeypatch: pytest.MonkeyPatch) -> Non
     assert client.request("GET", "https://serving.example.com/v1/models/m", timeout=1) == (200, b"{}")
     assert client.request("GET", "http://10.1.2.3:8501/v1/models/m", timeout=1) == (200, b"{}")
     assert seen == [("GET", "https://serving.example.com/v1/models/m"), ("GET", "http://10.1.2.3:8501/v1/models/m")]
+
+
+def test_one_client_serves_many_threads_each_on_its_own_connection(server: tuple[str, type[_Handler]]) -> None:
+    """A runner shared by threads (benchmarks/run.py's pool): an http.client connection answers one request at a
+    time, so each thread gets its own ("ResponseNotReady: Idle" when they shared one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, handler = server
+    client = HttpClient()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: client.request("POST", url, body=b"x" * i, timeout=10), range(200)))
+    assert got == [(200, b'{"echo": %d}' % i) for i in range(200)]
+    assert 1 < len(handler.connections) <= 8
+    client.close()
