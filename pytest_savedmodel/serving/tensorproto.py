@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from pytest_savedmodel.exwire import varint
+
 __all__ = ["from_proto", "to_proto"]
 
 # DataType enum -> the typed field TF's Tensor::AsProtoField fills
@@ -43,15 +45,6 @@ def _numpy_of(dtype_enum: int) -> Any:
     import tensorflow as tf
 
     return tf.dtypes.as_dtype(dtype_enum).as_numpy_dtype
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def to_proto(value: Any, *, dtype_enum: int | None = None, as_content: bool = False, out: Any = None) -> Any:
@@ -84,7 +77,7 @@ def to_proto(value: Any, *, dtype_enum: int | None = None, as_content: bool = Fa
     if packed is not None:
         if flat.size:
             data = flat.astype(packed[1], copy=False).tobytes()
-            proto.MergeFromString(bytes([packed[0]]) + _varint(len(data)) + data)
+            proto.MergeFromString(bytes([packed[0]]) + varint(len(data)) + data)
     elif field == "string_val":
         target.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in flat)
     elif field == "half_val":
