@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,25 @@ def test_a_spare_emulator_ends_when_its_session_needs_no_server() -> None:
     start = time.monotonic()
     spare.discard()
     assert time.monotonic() - start < 6 and not os.path.exists(f"/proc/{pid}/cmdline")
+
+
+def test_a_spare_whose_imports_fail_reports_it_in_the_server_log(tmp_path: Any, testdata: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spare imports TensorFlow before it has a log file; a failed import is met again when it starts with
+    its flags, so the traceback lands in the server's log as it would for an emulator started directly."""
+    from pytest_savedmodel.serving.spare import SpareEmulator
+
+    fake = tmp_path / "site" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no tensorflow here')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"), *sys.path]))
+    spare = SpareEmulator()
+    spare.start()
+    log = tmp_path / "server.log"
+    model = testdata / "saved_model_half_plus_two_cpu"
+    process = spare.hand(["--port=0", "--grpc_socket_path=" + str(tmp_path / "sock"), "--model_name=half",
+                          f"--model_base_path={model}", "--max_num_load_retries=0"], log)
+    assert process is not None
+    assert process.wait(60) == 255
+    text = log.read_text()
+    assert "Failed to start server" in text and "the optional package 'tensorflow' is not installed" in text, text

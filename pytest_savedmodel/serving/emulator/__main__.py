@@ -231,10 +231,13 @@ def prewarmed(argv: list[str]) -> int:
     The ``--parent_pid`` of the command line names the pytest process it belongs to (as every emulator's does)."""
     import json
 
-    from pytest_savedmodel._lazy import import_tf
-    from pytest_savedmodel.serving.emulator import core, grpc_service, rest_api  # noqa: F401 - imported for speed
+    try:  # what main() imports; a failure here is met again by main(), which reports it in the log
+        from pytest_savedmodel._lazy import import_tf
 
-    import_tf()
+        import_tf()
+        from pytest_savedmodel.serving.emulator import core, grpc_service, rest_api  # noqa: F401
+    except Exception:
+        pass
     line = sys.stdin.buffer.readline()
     if not line.strip():
         return 0
