@@ -82,7 +82,8 @@ def wants_server(item: pytest.Item) -> bool:
 
 def server_line(server: Any) -> str:
     """The summary's last line: which TF Serving answered the served paths."""
-    return f"served paths answered by: {server.describe()} (AVAILABLE after {server.ready_seconds:.1f} s)"
+    early = ", its TensorFlow imported while pytest collected" if getattr(server, "prewarmed", False) else ""
+    return f"served paths answered by: {server.describe()} (AVAILABLE after {server.ready_seconds:.1f} s{early})"
 
 
 def _repr_failure(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:

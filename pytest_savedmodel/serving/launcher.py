@@ -139,6 +139,7 @@ class ModelServer:
     ready_seconds: float = 0.0
     watch_pid: int = 0  # the emulator exits when this pid is gone (0: this process, plus a parent-death signal)
     spare: Any = None  # a prewarmed emulator (serving.spare) to hand the flags to, instead of starting one
+    prewarmed: bool = False  # the spare took the flags: its TensorFlow import was done before start()
 
     @classmethod
     def create(cls, mode: str, *, models: Sequence[ServedModel], log_dir: Path, startup_timeout: float = 60.0,
@@ -223,6 +224,7 @@ class ModelServer:
                     spare, self.spare = self.spare, None
                     self.process = spare.hand(self.command[3:], self.log_path) if spare and not self.watch_pid \
                         and self.kind == "emulator" else None
+                    self.prewarmed = self.process is not None
                     if self.process is None:
                         with open(self.log_path, "ab") as log:
                             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,

@@ -82,3 +82,24 @@ def pytest_runtest_teardown(item):
     assert (pytester.path / "first_call.txt").read_text().split()[1] == "1"  # it had been started
     assert set(emulators_started_by_us()) <= set(map(int, (pytester.path / "before.txt").read_text().split()))
     assert "served paths answered by" not in result.stdout.str()
+
+
+def test_a_plain_run_hands_its_flags_to_an_emulator_that_imported_tensorflow_during_collection(
+        pytester: pytest.Pytester, testdata: Path) -> None:
+    """serving.spare: with no -k/-m/--deselect and no xdist, an emulator process starts at configuration and
+    imports TensorFlow while pytest collects; the server start hands it its flags. The summary says so, and
+    nothing is left running."""
+    pytester.makeconftest("""
+from tests.processes import emulators_started_by_us
+
+def pytest_collection_finish(session):  # the spare is already there: pytest's own collection is done
+    from pathlib import Path
+    Path("at_collection.txt").write_text(str(len(emulators_started_by_us())))
+""")
+    before = set(map(int, (pytester.path / "before.txt").read_text().split()))
+    result = pytester.runpytest(*_args(testdata, "--savedmodel-checks=load,parity"))
+    assert result.ret == 0
+    assert int((pytester.path / "at_collection.txt").read_text()) >= len(before) + 1
+    result.stdout.fnmatch_lines(["served paths answered by: TF Serving emulator*(AVAILABLE after * s, its "
+                                 "TensorFlow imported while pytest collected)"])
+    assert set(emulators_started_by_us()) <= before
