@@ -5,8 +5,8 @@ hundreds of calls to them: ``requests`` spends about 0.8 ms of Python per call o
 (sessions, hooks, proxy lookups), one standard-library connection about 0.1 ms. A loopback server is always
 reached directly, so a proxy set for the network (``HTTP_PROXY``) never stands in between.
 
-Any other host (``--savedmodel-server=grpc,https://serving.example.com``) goes through ``requests`` as before:
-its proxies, certificate bundles and redirects are the user's environment's.
+Any other host (``--savedmodel-server=url:serving.example.com:8500,https://serving.example.com``) goes through
+``requests`` as before: its proxies, certificate bundles and redirects are the user's environment's.
 """
 
 from __future__ import annotations
