@@ -39,7 +39,7 @@ def check_owners(artifacts: Artifacts, settings: Settings) -> None:
 def _check_rollout(artifacts: Artifacts, settings: Settings) -> None:
     """--savedmodel-rollout needs a baseline and a server it starts over a directory of its own."""
     from pytest_savedmodel.errors import UsageError
-    from pytest_savedmodel.serving.launcher import parse_mode
+    from pytest_savedmodel.serving.modes import parse_mode
 
     kind = parse_mode(settings.server)[0]
     if kind in ("docker", "url", "none"):

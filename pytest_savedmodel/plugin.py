@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 import sys
 from typing import Any
 
@@ -113,15 +112,14 @@ def _prewarm(config: pytest.Config, settings: Settings) -> bool:
     """Whether to start an emulator that imports TensorFlow now (serving.spare): a plain run of the whole suite
     (no --collect-only, no -k/-m/--deselect that may leave no served check), served by this process's own
     emulator (not an xdist run: its workers share one server, started by the first that needs it)."""
-    from pytest_savedmodel.serving.launcher import BINARY, parse_mode
+    from pytest_savedmodel.serving.modes import resolve_mode
 
     option = config.option
     if option.collectonly or option.keyword or option.markexpr or getattr(option, "deselect", None):
         return False
     if getattr(option, "numprocesses", None) or hasattr(config, "workerinput"):
         return False
-    kind, _ = parse_mode(settings.server)
-    return kind == "emulator" or (kind == "auto" and shutil.which(BINARY) is None)
+    return resolve_mode(settings.server)[0] == "emulator"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -26,12 +26,12 @@ def header_lines(suite: Any) -> list[str]:
                      f"with --savedmodel-seed={s.seed})")
     mode = suite.settings.server
     if suite.serves:
-        import shutil
+        from pytest_savedmodel.serving.modes import parse_mode, resolve_mode
 
         resolved = mode
-        if mode.strip().lower() == "auto":
-            found = shutil.which("tensorflow_model_server")
-            resolved = f"auto: tensorflow_model_server at {found}" if found else \
+        if parse_mode(mode)[0] == "auto":
+            kind, found = resolve_mode(mode)
+            resolved = f"auto: tensorflow_model_server at {found}" if kind == "binary" else \
                 "auto: built-in emulator (tensorflow_model_server is not on PATH)"
         lines.append(f"  served paths: --savedmodel-server={resolved} (started in the background before the first "
                      f"test, if a selected test is served)")

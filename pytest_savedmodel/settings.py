@@ -340,7 +340,7 @@ class Settings:
         if values["savedmodel_max_p99_ms"] is not None and values["savedmodel_max_p99_ms"] <= 0:
             raise UsageError(f"--savedmodel-max-p99-ms={values['savedmodel_max_p99_ms']}: must be a positive number "
                              f"of milliseconds")
-        from pytest_savedmodel.serving.launcher import parse_mode
+        from pytest_savedmodel.serving.modes import parse_mode
 
         parse_mode(str(values["savedmodel_server"]))  # a typo ends the run here, not in every served item
         if values["savedmodel_max_input_bytes"] < 1024:

@@ -38,12 +38,12 @@ from typing import Any
 
 from pytest_savedmodel._names import file_slug, proto_text_string
 from pytest_savedmodel.errors import ServerStartError, UsageError
+from pytest_savedmodel.serving.modes import BINARY, parse_mode, resolve_mode
 
-__all__ = ["ModelServer", "ServedModel", "die_with_parent", "models_config", "parse_mode", "stop_all"]
+__all__ = ["EMULATOR", "ModelServer", "ServedModel", "die_with_parent", "models_config", "parse_mode", "stop_all"]
 
-MODES = "auto, emulator, binary[:PATH], docker[:IMAGE], url:GRPC_TARGET,REST_URL or none"
-BINARY = "tensorflow_model_server"
 DEFAULT_IMAGE = "tensorflow/serving"
+EMULATOR = (sys.executable, "-m", "pytest_savedmodel.serving.emulator")  # the emulator's command, before its flags
 _LIVE: set[ModelServer] = set()
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a model name the docker image's entrypoint passes intact
 
@@ -55,28 +55,6 @@ class ServedModel:
     name: str
     path: Path  # the version directory (holds saved_model.pb)
     version: int = 1
-
-
-def parse_mode(mode: str) -> tuple[str, str]:
-    """``"binary:/opt/tfs"`` -> ``("binary", "/opt/tfs")``; a usage error for anything else."""
-    kind, _, arg = mode.strip().partition(":")
-    kind = kind.lower()
-    if kind in ("auto", "emulator", "none") and not arg:
-        return kind, ""
-    if kind in ("binary", "docker"):
-        return kind, arg
-    if kind == "url":
-        grpc_target, sep, rest = arg.partition(",")
-        if sep and grpc_target and rest.startswith(("http://", "https://")):
-            return kind, arg
-        raise UsageError(f"--savedmodel-server={mode!r}: url: needs GRPC_TARGET,REST_URL, e.g. "
-                         f"url:localhost:8500,http://localhost:8501 or url:unix:/tmp/tfs.sock,http://localhost:8501")
-    import difflib
-
-    close = difflib.get_close_matches(kind, ["auto", "emulator", "binary", "docker", "url", "none"], n=1)
-    hint = f"did you mean --savedmodel-server={close[0]}{':' + arg if arg else ''}? " if close else ""
-    raise UsageError(f"--savedmodel-server={mode!r}: unknown mode; {hint}use one of {MODES} "
-                     f"(e.g. --savedmodel-server=binary:/usr/bin/tensorflow_model_server)")
 
 
 def models_config(models: Sequence[tuple[str, str]]) -> str:
@@ -145,12 +123,9 @@ class ModelServer:
     def create(cls, mode: str, *, models: Sequence[ServedModel], log_dir: Path, startup_timeout: float = 60.0,
                tags: Sequence[str] = ("serve",), spare: Any = None) -> ModelServer:
         """A server for ``mode`` (see the module docstring); not started yet."""
-        kind, arg = parse_mode(mode)
+        kind, arg = resolve_mode(mode)
         if kind == "none":
             raise UsageError("--savedmodel-server=none: no server was asked for")
-        if kind == "auto":
-            found = shutil.which(BINARY)
-            kind, arg = ("binary", found) if found else ("emulator", "")
         log_dir.mkdir(parents=True, exist_ok=True)
         return cls(kind, tuple(models), log_dir, arg, startup_timeout, tuple(tags), spare=spare)
 
@@ -191,8 +166,7 @@ class ModelServer:
                   f"--rest_api_timeout_in_ms={int(call_timeout() * 1000)}",
                   *self._model_flags(self._base_dirs())]
         if self.kind == "emulator":
-            return [sys.executable, "-m", "pytest_savedmodel.serving.emulator", *common,
-                    f"--parent_pid={self.watch_pid or os.getpid()}"]
+            return [*EMULATOR, *common, f"--parent_pid={self.watch_pid or os.getpid()}"]
         binary = self.arg or shutil.which(BINARY)
         if not binary or not (Path(binary).is_file() or shutil.which(binary)):
             raise ServerStartError(
@@ -221,9 +195,9 @@ class ModelServer:
                     grpc_port, rest_port = _free_port(), _free_port()
                     self.command = self._local_command(grpc_port, rest_port)
                     self.grpc_target, self.rest_url = f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}"
-                    spare, self.spare = self.spare, None
-                    self.process = spare.hand(self.command[3:], self.log_path) if spare and not self.watch_pid \
-                        and self.kind == "emulator" else None
+                    spare, self.spare = self.spare, None  # a shared emulator watches another pid: none is handed
+                    self.process = spare.hand(self.command[len(EMULATOR):], self.log_path) \
+                        if spare and self.kind == "emulator" and not self.watch_pid else None
                     self.prewarmed = self.process is not None
                     if self.process is None:
                         with open(self.log_path, "ab") as log:

@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 __all__ = ["SpareEmulator"]
@@ -34,11 +33,11 @@ class SpareEmulator:
         """Start the spare now (once)."""
         if self.process is not None:
             return
-        from pytest_savedmodel.serving.launcher import die_with_parent
+        from pytest_savedmodel.serving.launcher import EMULATOR, die_with_parent
 
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_savedmodel.serving.emulator", "--prewarm", f"--parent_pid={os.getpid()}"],
+            [*EMULATOR, "--prewarm", f"--parent_pid={os.getpid()}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             preexec_fn=die_with_parent)
 
