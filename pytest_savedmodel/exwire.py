@@ -26,15 +26,27 @@ from typing import Any
 
 import numpy as np
 
-from pytest_savedmodel.spec import ParseSpec
+from pytest_savedmodel.spec import FeatureSpec, ParseSpec
 
-__all__ = ["encode_numeric", "varint"]
+__all__ = ["encode_numeric", "feature_kind", "fixed_size", "varint"]
 
 
-def _kind(values: np.ndarray, spec: Any) -> str | None:
+def feature_kind(values: np.ndarray, spec: FeatureSpec | None) -> str:
+    """The list a feature's values go in: ``bytes``, ``int64`` or ``float`` (the spec's dtype, else the array's)."""
     if spec is not None:
-        return None if spec.dtype.is_string else ("int64" if spec.dtype.is_integer else "float")
-    return {"b": "int64", "i": "int64", "u": "int64", "f": "float"}.get(values.dtype.kind)
+        return "bytes" if spec.dtype.is_string else ("int64" if spec.dtype.is_integer else "float")
+    if values.dtype.kind in "OSU":
+        return "bytes"
+    if values.dtype.kind in "iub":
+        return "int64"
+    return "float"
+
+
+def fixed_size(spec: FeatureSpec | None) -> int | None:
+    """How many values a fixed feature holds per example (None: not a fixed feature of the spec)."""
+    if spec is None or spec.kind != "fixed":
+        return None
+    return int(np.prod(spec.shape)) if spec.shape else 1
 
 
 def varint(n: int) -> bytes:
@@ -90,12 +102,10 @@ def encode_numeric(features: Mapping[str, Any], parse_spec: ParseSpec | None, n:
             return None
         rows = value.reshape(n, -1)
         spec = specs.get(key)
-        kind = _kind(rows, spec)
-        if kind is None:
-            return None
-        want = (int(np.prod(spec.shape)) if spec.shape else 1) if spec is not None and spec.kind == "fixed" else None
-        if want is not None and rows.shape[1] != want:
-            return None  # the per-row path words the error
+        kind = feature_kind(rows, spec)
+        want = fixed_size(spec)
+        if kind == "bytes" or (want is not None and rows.shape[1] != want):
+            return None  # strings; a wrong size, which the per-row path words
         if kind == "float":
             with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, as the proto's float stores
                 rows = rows.astype(np.float32).astype(np.float64).astype("<f4")  # float(), then the proto's float

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from pytest_savedmodel.errors import InvalidArgument
-from pytest_savedmodel.spec import Features, FeatureSpec, ParseSpec, SignatureSpec
+from pytest_savedmodel.exwire import encode_numeric, feature_kind, fixed_size
+from pytest_savedmodel.spec import Features, ParseSpec, SignatureSpec
 
 __all__ = ["FeatureRows", "decode_example", "encode_examples", "example_pb2", "example_proto", "examples_request",
            "omissions_noted", "omitted_note", "row_values", "rows_of", "without_missing"]
@@ -154,16 +155,6 @@ def row_values(value: Any) -> np.ndarray:
     return arr.reshape(-1)
 
 
-def _kind_of(values: np.ndarray, spec: FeatureSpec | None) -> str:
-    if spec is not None:
-        return "bytes" if spec.dtype.is_string else ("int64" if spec.dtype.is_integer else "float")
-    if values.dtype.kind in "OSU":
-        return "bytes"
-    if values.dtype.kind in "iub":
-        return "int64"
-    return "float"
-
-
 def _fill(feature: Any, values: np.ndarray, kind: str) -> None:
     if kind == "bytes":
         feature.bytes_list.value.extend(v.encode() if isinstance(v, str) else bytes(v) for v in values)
@@ -207,14 +198,13 @@ def example_proto(row: Mapping[str, Any], parse_spec: ParseSpec | None = None) -
     for key, value in sorted(row.items()):
         spec = specs.get(key)
         values = row_values(value)
-        if spec is not None and spec.kind == "fixed":
-            want = int(np.prod(spec.shape)) if spec.shape else 1
-            if values.size != want:
-                raise InvalidArgument(
-                    f"feature {key!r}: the parse spec wants {want} value(s) per example (shape "
-                    f"{list(spec.shape)}), got {values.size} ({values.tolist()!r})"
-                )
-        _fill(ex.features.feature[key], values, _kind_of(values, spec))
+        want = fixed_size(spec)
+        if spec is not None and want is not None and values.size != want:
+            raise InvalidArgument(
+                f"feature {key!r}: the parse spec wants {want} value(s) per example (shape "
+                f"{list(spec.shape)}), got {values.size} ({values.tolist()!r})"
+            )
+        _fill(ex.features.feature[key], values, feature_kind(values, spec))
     return ex
 
 
@@ -240,9 +230,7 @@ def encode_examples(
         '0a0f0a0d0a017812081206...'
     """
     n = rows_of(features, batch_size)
-    from pytest_savedmodel.exwire import encode_numeric
-
-    fast = encode_numeric(features, parse_spec, n)  # numeric arrays: every row at once, the same bytes
+    fast = encode_numeric(features, parse_spec, n)  # numeric arrays: written as bytes, no message per row
     if fast is not None:
         return fast
     absent: Mapping[str, np.ndarray] = getattr(features, "absent", {})
@@ -257,7 +245,7 @@ def encode_examples(
                     continue  # the feature is left out of this row's Example
                 value = value if keep.all() else row_values(value)[keep]
             row[k] = value
-        out.append(example_proto(row, parse_spec).SerializeToString(deterministic=True))  # map entries in key order
+        out.append(example_proto(row, parse_spec).SerializeToString(deterministic=True))  # map order fixed
     return out
 
 
