@@ -136,7 +136,7 @@ class RestRunner(Runner):
             raise UsageError(f"RestRunner(method={method!r}) needs the tf.Example parse spec of signature "
                              f"{signature.key!r} (pass parse_spec=)")
         self.name = name or (f"rest-{method}" if method != "predict" else "rest")
-        self._session: Any = None
+        self._http: Any = None  # runners._http.HttpClient, made on the first call
 
     @property
     def url(self) -> str:
@@ -209,14 +209,12 @@ class RestRunner(Runner):
 
     def _post(self, features: Features) -> Any:
         from pytest_savedmodel import _json
-        from pytest_savedmodel.runners._http import HttpClient, HttpFailure, HttpTimeout
+        from pytest_savedmodel.runners._http import HttpFailure, HttpTimeout
 
-        if self._session is None:
-            self._session = HttpClient()
         payload = _json.dumps(self.body(features, arrays=True))
         try:
-            status, content = self._session.request("POST", self.url, body=payload, timeout=self.deadline,
-                                                    headers={"Content-Type": "application/json"})
+            status, content = self._client().request("POST", self.url, body=payload, timeout=self.deadline,
+                                                     headers={"Content-Type": "application/json"})
         except HttpTimeout:
             raise timeout_finding(self.name, f"model {self.model_name!r} at {self.base_url}", self.signature.key,
                                   features, self.deadline) from None
@@ -278,13 +276,11 @@ class RestRunner(Runner):
 
     def _get(self, suffix: str) -> dict[str, Any]:
         from pytest_savedmodel import _json
-        from pytest_savedmodel.runners._http import HttpClient, HttpFailure, HttpTimeout
+        from pytest_savedmodel.runners._http import HttpFailure, HttpTimeout
 
-        if self._session is None:
-            self._session = HttpClient()
         url = f"{self.model_url}{suffix}"
         try:
-            status, content = self._session.request("GET", url, timeout=self.deadline)
+            status, content = self._client().request("GET", url, timeout=self.deadline)
         except (HttpTimeout, HttpFailure) as exc:
             raise RunnerError(f"{self.name} runner: GET {url} failed: {exc}", runner=self.name) from None
         doc: dict[str, Any] = _json.loads(content)
@@ -294,9 +290,16 @@ class RestRunner(Runner):
         return doc
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-        self._session = None
+        if self._http is not None:
+            self._http.close()
+        self._http = None
+
+    def _client(self) -> Any:
+        if self._http is None:
+            from pytest_savedmodel.runners._http import HttpClient
+
+            self._http = HttpClient()
+        return self._http
 
 
 def _open(target: Target) -> RestRunner:
