@@ -73,8 +73,8 @@ def _depth(value: Any, limit: int) -> int:
 def parse_dense(body: bytes, *, max_depth: int = 128, min_bytes: int = MIN_BYTES) -> dict[str, Any]:
     """The request body as a JSON object, with large numeric arrays decoded straight into numpy
     (:class:`json_spans.Span` values, in a :class:`json_spans.SpanDoc`) where the body's other parts parse
-    cleanly. Only ``predict_inputs`` takes Spans; where it raises (``ServingError`` or ``Declined``) on such a
-    document, the caller parses the body again with :func:`parse_body` for the plain path's answer and words."""
+    cleanly. Only ``predict_inputs`` takes Spans; where it raises anything on such a document, the caller
+    parses the body again with :func:`parse_body` for the plain path's answer and words (:func:`inputs_of`)."""
     split = split_spans(body, min_bytes)
     if split is not None:
         skeleton, spans = split

@@ -33,7 +33,6 @@ _EXACT_INT = {1: 2.0**24, 2: 2.0**53}
 _CONTAINERS = (list, dict)
 
 
-
 def fast_loads(body: bytes, max_depth: int) -> Any | None:
     """``body`` parsed by orjson, or None where the standard library must parse it: orjson missing, a parse
     error (the slow parse words it; it also accepts NaN/Infinity and ignores bytes after the value, as rapidjson

@@ -3,19 +3,19 @@
 An image request is mostly one array literal: ``{"instances": [[[[0.51, 0.95, 0.14], ...]]]}`` is 580 KB of
 text for 27,648 floats. Parsing it into nested lists, walking them and stacking them into an array cost about
 6.5 ms; the session run itself costs about 1.3 ms. Here (:func:`split_spans`) every array literal of at least
-``min_bytes`` made only of numbers, brackets, commas and white space, and standing as an object member's value,
-is cut out of the body and replaced by a placeholder string; the rest (the skeleton) is parsed as before. Each
-cut array is checked and decoded in a few numpy passes:
+``min_bytes`` that stands as an object member's value is a candidate; :func:`decode` checks it in a few C
+passes over its bytes:
 
-- the brackets and commas (found with ``bytes.translate``) must be exactly those of a regular array of the shape
-  its first descent gives, and every number must begin right after its own bracket or comma;
-- the numbers are parsed by orjson as one flat list (the brackets blanked), which also holds each to JSON's number
-  grammar.
+- its brackets and commas (numbers and white space deleted) must be exactly those of a regular array of the
+  shape its first descent gives;
+- no number may stand on the outer side of a bracket (``]1``, ``1 [``);
+- orjson must read it, brackets blanked, as a flat list of as many JSON numbers as that shape holds.
 
-Anything else (ragged or empty lists, a stray token, a number orjson refuses, a literal in a string) is not cut,
-or makes the whole body go to the plain parse: :class:`Span` values only ever reach ``json_codec``'s fast path,
-which either consumes each one with the plain path's answer or raises :class:`Declined`, and the caller then
-parses the body the plain way, errors and their words included.
+A literal that passes is cut out of the body and replaced by a placeholder string, and the rest (the skeleton)
+is parsed as before; one that does not (ragged or empty lists, a stray token, a number orjson refuses) stays in
+the body. :class:`Span` values only ever reach ``json_codec``'s fast path, which either consumes each one with
+the plain path's answer or raises :class:`Declined`; on that, or on any error, the caller parses the body the
+plain way, answers and words included.
 """
 
 from __future__ import annotations
